@@ -1,0 +1,1 @@
+"""eTimbre ledger: the double-entry core and the service around it."""

@@ -1,0 +1,1 @@
+"""Payment providers behind one interface, discovered through the etimbre.providers entry points."""

@@ -1,0 +1,1 @@
+"""Reconciliation: importers, matcher, runs, reports and exceptions."""
