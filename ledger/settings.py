@@ -1,0 +1,357 @@
+"""Typed settings, read from the TOML files in `config/` and overridden by ETIMBRE_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from ledger.domain.chart import AccountTemplate, AccountType, Chart, Role
+from ledger.domain.consulates import CONSULATE_CODE, Consulate
+from ledger.domain.fees import Fee, FeeSchedule, ScheduleVersion
+from ledger.domain.labels import Labels
+from ledger.money import Money, MoneyError, check_currency
+
+_T = TypeVar("_T")
+ENV_PREFIX = "ETIMBRE_"
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used. Says which file, which key and what is wrong."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source, self.key, self.problem = source, key, problem
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {problem}")
+
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+
+
+class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    url: str = ""
+    pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
+
+
+class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    public_url: str = "http://127.0.0.1:8000"
+
+
+class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    format: Literal["console", "json"] = "console"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    checkpoint_interval_seconds: Annotated[int, msgspec.Meta(ge=60)] = 3600
+
+
+class TreasurySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    timezone: str = "Africa/Casablanca"
+
+
+class ServiceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    environment: Literal["development", "production"] = "development"
+    data_dir: str = "./data"
+    database: DatabaseSettings = DatabaseSettings()
+    server: ServerSettings = ServerSettings()
+    log: LogSettings = LogSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    treasury: TreasurySettings = TreasurySettings()
+
+
+_SECTIONS: dict[str, type[msgspec.Struct]] = {
+    "database": DatabaseSettings,
+    "server": ServerSettings,
+    "log": LogSettings,
+    "ledger": LedgerSettings,
+    "treasury": TreasurySettings,
+}
+
+
+# Raw shapes of the reference-data files, validated before they become domain objects.
+class _LabelsFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    fr: Annotated[str, msgspec.Meta(min_length=1)]
+    ar: Annotated[str, msgspec.Meta(min_length=1)]
+    en: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _ConsulateFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    code: str
+    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+    currency: str
+    timezone: str
+    name: _LabelsFile
+
+
+class _ConsulatesFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    consulate: list[_ConsulateFile]
+
+
+class _FeeFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9-]{0,23}$")]
+    label: _LabelsFile
+    prices: dict[str, str]
+    consulate_prices: dict[str, str] = {}
+
+
+class _VersionFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+    effective_from: datetime
+    fee: list[_FeeFile]
+
+
+class _FeesFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    example_data: bool = False
+    version: list[_VersionFile]
+
+
+class _RoleFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    code: str
+    type: AccountType
+    name: _LabelsFile
+
+
+class _AccountsFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    role: dict[str, _RoleFile]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    service: ServiceSettings
+    config_dir: Path
+    consulates: dict[str, Consulate]
+    fees: FeeSchedule
+    chart: Chart
+
+    @property
+    def database_url(self) -> str:
+        if self.service.database.url:
+            return self.service.database.url
+        return f"sqlite:///{Path(self.service.data_dir).resolve() / 'etimbre.db'}"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.service.data_dir).resolve()
+
+    @property
+    def production(self) -> bool:
+        return self.service.environment == "production"
+
+    def consulate(self, code: str) -> Consulate:
+        try:
+            return self.consulates[code]
+        except KeyError:
+            raise LookupError(f"unknown consulate {code!r}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), "", f"not valid TOML: {error}") from None
+
+
+_AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+
+
+def _convert(data: Any, kind: type[_T], source: str, renames: Mapping[str, str] | None = None) -> _T:
+    try:
+        return msgspec.convert(data, kind, strict=False)
+    except msgspec.ValidationError as error:
+        message = str(error)
+        match = _AT_PATH.search(message)
+        key = match["path"].replace("[", ".").replace("]", "") if match else ""
+        problem = message[: match.start()] if match else message
+        if renames and key in renames:
+            source, key = "environment", renames[key]
+        raise ConfigError(source, key, problem) from None
+
+
+def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """Fold ETIMBRE_<SECTION>_<KEY> variables into the settings; returns key path → variable name."""
+    sections = {name: set(kind.__struct_fields__) for name, kind in _SECTIONS.items()}
+    top = set(ServiceSettings.__struct_fields__) - set(sections)
+    applied: dict[str, str] = {}
+    for variable, value in environ.items():
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        name = variable.removeprefix(ENV_PREFIX).lower()
+        if name in top:
+            data[name] = value
+            applied[name] = variable
+            continue
+        for section, keys in sections.items():
+            key = name.removeprefix(section + "_")
+            if name.startswith(section + "_") and key in keys:
+                data.setdefault(section, {})[key] = value
+                applied[f"{section}.{key}"] = variable
+    return applied
+
+
+def _labels(raw: _LabelsFile) -> Labels:
+    return Labels(fr=raw.fr, ar=raw.ar, en=raw.en)
+
+
+def _consulates(path: Path) -> dict[str, Consulate]:
+    raw = _convert(_read_toml(path), _ConsulatesFile, str(path))
+    consulates: dict[str, Consulate] = {}
+    for index, item in enumerate(raw.consulate):
+        key = f"consulate.{index}"
+        if not CONSULATE_CODE.fullmatch(item.code):
+            raise ConfigError(
+                str(path), f"{key}.code", f"{item.code!r} is not of the form CC-XXX (e.g. FR-PAR)"
+            )
+        if item.code in consulates:
+            raise ConfigError(str(path), f"{key}.code", f"consulate {item.code} is listed twice")
+        try:
+            check_currency(item.currency)
+        except MoneyError as error:
+            raise ConfigError(str(path), f"{key}.currency", str(error)) from None
+        try:
+            zoneinfo.ZoneInfo(item.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(str(path), f"{key}.timezone", f"unknown time zone {item.timezone!r}") from None
+        consulates[item.code] = Consulate(
+            code=item.code,
+            name=_labels(item.name),
+            country=item.country,
+            currency=item.currency,
+            timezone=item.timezone,
+        )
+    if not consulates:
+        raise ConfigError(str(path), "consulate", "at least one consulate is needed")
+    return consulates
+
+
+def _price(text: str, currency: str, source: str, key: str) -> Money:
+    try:
+        return Money.parse(text, currency)
+    except MoneyError as error:
+        raise ConfigError(source, key, str(error)) from None
+
+
+def _fee_schedule(path: Path, consulates: dict[str, Consulate]) -> FeeSchedule:
+    source = str(path)
+    raw = _convert(_read_toml(path), _FeesFile, source)
+    versions: list[ScheduleVersion] = []
+    for v_index, version in enumerate(raw.version):
+        v_key = f"version.{v_index}"
+        if version.effective_from.tzinfo is None:
+            raise ConfigError(source, f"{v_key}.effective_from", "needs a time zone (write it in UTC with Z)")
+        if versions and version.effective_from <= versions[-1].effective_from:
+            raise ConfigError(
+                source, f"{v_key}.effective_from", "versions must be listed in increasing date order"
+            )
+        if any(v.version == version.version for v in versions):
+            raise ConfigError(source, f"{v_key}.version", f"version {version.version} is listed twice")
+        fees: dict[str, Fee] = {}
+        for f_index, fee in enumerate(version.fee):
+            f_key = f"{v_key}.fee.{f_index}"
+            if fee.code in fees:
+                raise ConfigError(
+                    source, f"{f_key}.code", f"fee {fee.code} is listed twice in {version.version}"
+                )
+            prices: dict[str, Money] = {}
+            for currency, text in fee.prices.items():
+                try:
+                    check_currency(currency)
+                except MoneyError as error:
+                    raise ConfigError(source, f"{f_key}.prices.{currency}", str(error)) from None
+                prices[currency] = _price(text, currency, source, f"{f_key}.prices.{currency}")
+            by_consulate: dict[str, Money] = {}
+            for code, text in fee.consulate_prices.items():
+                if code not in consulates:
+                    raise ConfigError(source, f"{f_key}.consulate_prices.{code}", f"unknown consulate {code}")
+                by_consulate[code] = _price(
+                    text, consulates[code].currency, source, f"{f_key}.consulate_prices.{code}"
+                )
+            fees[fee.code] = Fee(fee.code, _labels(fee.label), prices, by_consulate)
+        versions.append(ScheduleVersion(version.version, version.effective_from, fees))
+    if not versions:
+        raise ConfigError(source, "version", "at least one schedule version is needed")
+    return FeeSchedule(versions=tuple(versions), example_data=raw.example_data)
+
+
+def _chart(path: Path) -> Chart:
+    source = str(path)
+    raw = _convert(_read_toml(path), _AccountsFile, source)
+    templates: dict[Role, AccountTemplate] = {}
+    for name, role_file in raw.role.items():
+        try:
+            role = Role(name)
+        except ValueError:
+            raise ConfigError(
+                source, f"role.{name}", f"unknown account role (known: {', '.join(Role)})"
+            ) from None
+        template = AccountTemplate(role, role_file.code, role_file.type, _labels(role_file.name))
+        try:
+            unknown = template.placeholders - {"provider", "consulate", "fee", "currency"}
+        except ValueError as error:
+            raise ConfigError(source, f"role.{name}.code", f"bad placeholder syntax: {error}") from None
+        if unknown:
+            raise ConfigError(source, f"role.{name}.code", f"unknown placeholder {{{sorted(unknown)[0]}}}")
+        if "{currency}" not in template.code and "{consulate}" not in template.code:
+            raise ConfigError(source, f"role.{name}.code", "an account code must name its {currency}")
+        templates[role] = template
+    missing = [role.value for role in Role if role not in templates]
+    if missing:
+        raise ConfigError(source, "role", f"missing account roles: {', '.join(missing)}")
+    codes = [t.code for t in templates.values()]
+    if len(set(codes)) != len(codes):
+        raise ConfigError(source, "role", "two roles share one account code")
+    return Chart(templates)
+
+
+def load_settings(config_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate everything; raises ConfigError naming the file, the key and the problem."""
+    environ = os.environ if environ is None else environ
+    directory = Path(config_dir or environ.get("ETIMBRE_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+    settings_path = directory / "settings.toml"
+    data = _read_toml(settings_path)
+    renames = _apply_environment(data, environ)
+    service = _convert(data, ServiceSettings, str(settings_path), renames)
+    try:
+        zoneinfo.ZoneInfo(service.treasury.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            str(settings_path), "treasury.timezone", f"unknown time zone {service.treasury.timezone!r}"
+        ) from None
+    url = service.database.url
+    if url and not url.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
+        raise ConfigError(
+            renames.get("database.url", str(settings_path)),
+            "database.url",
+            "must be sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DATABASE",
+        )
+    if service.environment == "production" and not url:
+        raise ConfigError(str(settings_path), "database.url", "production needs an explicit database URL")
+    consulates = _consulates(directory / "consulates.toml")
+    return Settings(
+        service=service,
+        config_dir=directory,
+        consulates=consulates,
+        fees=_fee_schedule(directory / "fees.toml", consulates),
+        chart=_chart(directory / "accounts.toml"),
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
