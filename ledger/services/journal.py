@@ -1,0 +1,299 @@
+"""Posting entries to the journal, reversing them, and reading them back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from uuid_utils.compat import uuid7
+
+from ledger.db.models import Account, Entry, Posting
+from ledger.domain.entries import EntryDraft, EntryKind, PostingLine, References
+from ledger.money import Money
+from ledger.services import clock
+from ledger.services.accounts import account_ids, spec_of
+
+
+class IdempotencyConflictError(Exception):
+    """The idempotency key was used before for a different request."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+        self.key = key
+
+
+class EntryNotFoundError(LookupError):
+    pass
+
+
+class AlreadyReversedError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    entry_id: uuid.UUID
+    replayed: bool  # True when an earlier identical request had already recorded it
+
+
+def _rows(
+    entry_id: uuid.UUID, draft: EntryDraft, effective_at: datetime, ids: dict[str, int]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "entry_id": entry_id,
+            "line_no": number,
+            "account_id": ids[line.account.code],
+            "currency": line.amount.currency,
+            "amount": line.amount.minor,
+            "effective_at": effective_at,
+            "consulate": draft.consulate,
+            "fee_code": line.slice_fee_code,
+        }
+        for number, line in enumerate(draft.lines, start=1)
+    ]
+
+
+def _entry_row(
+    entry_id: uuid.UUID, draft: EntryDraft, effective_at: datetime, actor: str, key: str | None
+) -> dict[str, Any]:
+    return {
+        "id": entry_id,
+        "kind": draft.kind.value,
+        "consulate": draft.consulate,
+        "effective_at": effective_at,
+        "posting_count": len(draft.lines),
+        "payment_ref": draft.references.payment,
+        "stamp_ref": draft.references.stamp,
+        "settlement_ref": draft.references.settlement,
+        "import_line_ref": draft.references.import_line,
+        "memo": dict(draft.memo),
+        "reason": draft.reason,
+        "actor": actor,
+        "reverses_id": draft.reverses,
+        "idempotency_key": key,
+        "request_hash": draft.fingerprint() if key else None,
+    }
+
+
+def _insert(session: Session, drafts: Sequence[EntryDraft], actor: str, key: str | None) -> list[uuid.UUID]:
+    # Postings first, the entry last: the entry's trigger then checks the complete, balanced set, and
+    # the postings' trigger refuses any line added to an entry that is already recorded.
+    ids = account_ids(session, {line.account for draft in drafts for line in draft.lines})
+    moment = clock.now()
+    entry_ids: list[uuid.UUID] = []
+    postings: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for draft in drafts:
+        entry_id = uuid7()
+        effective_at = draft.effective_at or moment
+        entry_ids.append(entry_id)
+        postings.extend(_rows(entry_id, draft, effective_at, ids))
+        entries.append(_entry_row(entry_id, draft, effective_at, actor, key))
+    session.execute(insert(Posting), postings)
+    session.execute(insert(Entry), entries)
+    return entry_ids
+
+
+def _replay(session: Session, key: str, draft: EntryDraft) -> Recorded | None:
+    found = session.execute(
+        select(Entry.id, Entry.request_hash).where(Entry.idempotency_key == key)
+    ).one_or_none()
+    if found is None:
+        return None
+    if found.request_hash != draft.fingerprint():
+        raise IdempotencyConflictError(key)
+    return Recorded(found.id, replayed=True)
+
+
+def post_entry(
+    session: Session, draft: EntryDraft, *, actor: str = "", idempotency_key: str | None = None
+) -> Recorded:
+    """Record one balanced entry. With a key, a retry of the same request returns the first entry."""
+    if idempotency_key is None:
+        return Recorded(_insert(session, [draft], actor, None)[0], replayed=False)
+    earlier = _replay(session, idempotency_key, draft)
+    if earlier is not None:
+        return earlier
+    try:
+        with session.begin_nested():
+            entry_id = _insert(session, [draft], actor, idempotency_key)[0]
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer with its entry.
+        earlier = _replay(session, idempotency_key, draft)
+        if earlier is None:
+            raise
+        return earlier
+    return Recorded(entry_id, replayed=False)
+
+
+def post_entries(session: Session, drafts: Sequence[EntryDraft], *, actor: str = "") -> list[uuid.UUID]:
+    """Record many entries in one round trip per table (batched ingestion, no idempotency keys)."""
+    return _insert(session, drafts, actor, None) if drafts else []
+
+
+# Reading -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostingView:
+    line_no: int
+    account: str
+    amount: Money
+    fee_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    id: uuid.UUID
+    kind: EntryKind
+    consulate: str
+    effective_at: datetime
+    recorded_at: datetime
+    references: References
+    memo: dict[str, Any]
+    reason: str
+    actor: str
+    reverses: uuid.UUID | None
+    reversed_by: uuid.UUID | None
+    postings: tuple[PostingView, ...]
+
+
+def _views(session: Session, entries: Sequence[Entry]) -> list[EntryView]:
+    if not entries:
+        return []
+    ids = [entry.id for entry in entries]
+    lines: dict[uuid.UUID, list[PostingView]] = {entry_id: [] for entry_id in ids}
+    for posting, code in session.execute(
+        select(Posting, Account.code)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Posting.entry_id.in_(ids))
+        .order_by(Posting.entry_id, Posting.line_no)
+    ):
+        lines[posting.entry_id].append(
+            PostingView(posting.line_no, code, Money(posting.amount, posting.currency), posting.fee_code)
+        )
+    reversals = dict(
+        session.execute(select(Entry.reverses_id, Entry.id).where(Entry.reverses_id.in_(ids))).all()
+    )
+    return [
+        EntryView(
+            id=entry.id,
+            kind=EntryKind(entry.kind),
+            consulate=entry.consulate,
+            effective_at=entry.effective_at,
+            recorded_at=entry.recorded_at,
+            references=References(
+                entry.payment_ref, entry.stamp_ref, entry.settlement_ref, entry.import_line_ref
+            ),
+            memo=entry.memo,
+            reason=entry.reason,
+            actor=entry.actor,
+            reverses=entry.reverses_id,
+            reversed_by=reversals.get(entry.id),
+            postings=tuple(lines[entry.id]),
+        )
+        for entry in entries
+    ]
+
+
+def get_entry(session: Session, entry_id: uuid.UUID) -> EntryView:
+    entry = session.get(Entry, entry_id)
+    if entry is None:
+        raise EntryNotFoundError(f"no entry {entry_id}")
+    return _views(session, [entry])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    since: datetime | None = None  # effective_at >= since
+    until: datetime | None = None  # effective_at < until
+    consulate: str | None = None
+    kind: EntryKind | None = None
+    payment: str | None = None
+    stamp: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    entries: list[EntryView]
+    next_after: tuple[datetime, uuid.UUID] | None  # pass back to get the following page
+
+
+def list_entries(
+    session: Session, where: EntryFilter, *, limit: int = 50, after: tuple[datetime, uuid.UUID] | None = None
+) -> EntryPage:
+    """Entries in effective-time order, a page at a time (keyset pagination: stable under inserts)."""
+    query = select(Entry)
+    if where.since is not None:
+        query = query.where(Entry.effective_at >= where.since)
+    if where.until is not None:
+        query = query.where(Entry.effective_at < where.until)
+    if where.consulate is not None:
+        query = query.where(Entry.consulate == where.consulate)
+    if where.kind is not None:
+        query = query.where(Entry.kind == where.kind.value)
+    if where.payment is not None:
+        query = query.where(Entry.payment_ref == where.payment)
+    if where.stamp is not None:
+        query = query.where(Entry.stamp_ref == where.stamp)
+    if after is not None:
+        query = query.where(tuple_(Entry.effective_at, Entry.id) > tuple_(*after))
+    rows = list(session.scalars(query.order_by(Entry.effective_at, Entry.id).limit(limit + 1)))
+    page = rows[:limit]
+    following = (page[-1].effective_at, page[-1].id) if len(rows) > limit else None
+    return EntryPage(_views(session, page), following)
+
+
+# Reversal ------------------------------------------------------------------------------------------------
+
+
+def reverse_entry(
+    session: Session, entry_id: uuid.UUID, *, reason: str, actor: str = "", idempotency_key: str | None = None
+) -> Recorded:
+    """Post the exact opposite of an entry, linked to it; an entry is reversed at most once."""
+    original = session.get(Entry, entry_id)
+    if original is None:
+        raise EntryNotFoundError(f"no entry {entry_id}")
+    reversed_by = session.scalar(select(Entry.id).where(Entry.reverses_id == entry_id))
+    lines: list[PostingLine] = []
+    for posting, account in session.execute(
+        select(Posting, Account)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Posting.entry_id == entry_id)
+        .order_by(Posting.line_no)
+    ):
+        lines.append(
+            PostingLine(spec_of(account), -Money(posting.amount, posting.currency), posting.fee_code)
+        )
+    draft = EntryDraft(
+        kind=EntryKind.REVERSAL,
+        lines=tuple(lines),
+        consulate=original.consulate,
+        references=References(
+            original.payment_ref, original.stamp_ref, original.settlement_ref, original.import_line_ref
+        ),
+        reason=reason,
+        reverses=entry_id,
+    )
+    if idempotency_key is not None:
+        earlier = _replay(session, idempotency_key, draft)
+        if earlier is not None:
+            return earlier
+    if reversed_by is not None:
+        raise AlreadyReversedError(f"entry {entry_id} was already reversed by {reversed_by}")
+    try:
+        with session.begin_nested():
+            return post_entry(session, draft, actor=actor, idempotency_key=idempotency_key)
+    except IntegrityError:
+        # Someone reversed it between our check and our insert (the database keeps it to once).
+        reversed_by = session.scalar(select(Entry.id).where(Entry.reverses_id == entry_id))
+        if reversed_by is None:
+            raise
+        raise AlreadyReversedError(f"entry {entry_id} was already reversed by {reversed_by}") from None
