@@ -121,5 +121,5 @@ def test_a_cut_during_payments_never_misses_a_late_committing_entry(
                 {"t": as_of},
             ).scalar()
             assert account_balance(session, "assets:clearing:sandbox:EUR", as_of=from_micros(as_of)) == Money(
-                raw, "EUR"
+                int(raw), "EUR"
             )
