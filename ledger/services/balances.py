@@ -99,8 +99,10 @@ def balances(
             params,
         )
         for account_id, consulate, fee_code, code, kind, currency, balance in rows:
+            if balance is None:  # the slice was first used after that cut
+                continue
             accounts[account_id] = (code, kind, currency)
-            totals[account_id, consulate, fee_code] += balance or 0
+            totals[account_id, consulate, fee_code] += balance
 
     conditions, params = _conditions(where, "p")
     params.update(cut=base, until=to_micros(moment))
