@@ -55,7 +55,8 @@ class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
 
 
 class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    checkpoint_interval_seconds: Annotated[int, msgspec.Meta(ge=60)] = 3600
+    checkpoint_interval_seconds: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 3600
+    close_after_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 90)] = 72
 
 
 class TreasurySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):

@@ -1,0 +1,1 @@
+"""The HTTP service: the Litestar app factory, thin controllers, guards and problem details."""

@@ -107,3 +107,7 @@ def spec_of(account: Account) -> AccountSpec:
 def forget_cache() -> None:
     """For tests that drop and recreate databases in one process."""
     _known.clear()
+
+
+def list_accounts(session: Session) -> list[Account]:
+    return list(session.scalars(select(Account).order_by(Account.code)))

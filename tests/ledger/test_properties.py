@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import text
 
 from ledger.db.engine import Database
@@ -58,8 +65,14 @@ class Books(RuleBasedStateMachine):
     @rule(amount=amounts, place=places, fee=fees, provider=providers, age=ages, key=st.booleans())
     def pay(self, amount: int, place: tuple[str, str], fee: str, provider: str, age: int, key: bool) -> None:
         consulate, currency = place
-        draft = captured(self.chart, Money(amount, currency), consulate=consulate, fee=fee, provider=provider,
-                         effective_at=self._dated(age))
+        draft = captured(
+            self.chart,
+            Money(amount, currency),
+            consulate=consulate,
+            fee=fee,
+            provider=provider,
+            effective_at=self._dated(age),
+        )
         idempotency = secrets.token_hex(8) if key else None
         with self.db.write() as session:
             recorded = post_entry(session, draft, idempotency_key=idempotency)
@@ -126,10 +139,12 @@ class Books(RuleBasedStateMachine):
     def balances_equal_the_sum_of_postings_and_the_model(self) -> None:
         with self.db.read() as session:
             rows = {row.account: row.debit_minus_credit for row in balances(session)}
-            raw = dict(
+            raw: dict[str, int] = dict(
                 session.execute(
-                    text("SELECT a.code, sum(p.amount) FROM postings p JOIN accounts a ON a.id = p.account_id"
-                         " GROUP BY a.code")
+                    text(
+                        "SELECT a.code, sum(p.amount) FROM postings p JOIN accounts a ON a.id = p.account_id"
+                        " GROUP BY a.code"
+                    )
                 ).all()
             )
         assert rows == {code: int(total) for code, total in raw.items()}
@@ -141,10 +156,12 @@ class Books(RuleBasedStateMachine):
         with self.db.read() as session:
             for probe in probes:
                 rows = {row.account: row.debit_minus_credit for row in balances(session, as_of=probe)}
-                raw = dict(
+                raw: dict[str, int] = dict(
                     session.execute(
-                        text("SELECT a.code, sum(p.amount) FROM postings p JOIN accounts a ON a.id = p.account_id"
-                             " WHERE p.effective_at <= :t GROUP BY a.code"),
+                        text(
+                            "SELECT a.code, sum(p.amount) FROM postings p JOIN accounts a ON a.id = p.account_id"
+                            " WHERE p.effective_at <= :t GROUP BY a.code"
+                        ),
                         {"t": to_micros(probe)},
                     ).all()
                 )
@@ -160,7 +177,7 @@ def last_cut_of(database: Database) -> datetime | None:
 def test_ledger_invariants_hold_under_random_operations(
     engine: str, request: pytest.FixtureRequest, tmp_path: Path, settings: Settings
 ) -> None:
-    opened: list[Iterator[str]] = []
+    opened: list[Generator[str, None, None]] = []
 
     def machine() -> Books:
         folder = tmp_path / secrets.token_hex(4)
@@ -172,9 +189,11 @@ def test_ledger_invariants_hold_under_random_operations(
 
     try:
         run_state_machine_as_test(
-            machine,
+            machine,  # type: ignore[arg-type]
             settings=hypothesis_settings(
-                max_examples=20, stateful_step_count=15, deadline=None,
+                max_examples=20,
+                stateful_step_count=15,
+                deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
             ),
         )

@@ -1,0 +1,140 @@
+"""The one app factory: everything the service is, assembled from settings and a database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
+
+import structlog
+from anyio import to_thread
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledger.api import problems
+from ledger.api.auth import ApiKeyMiddleware
+from ledger.api.health import HealthController
+from ledger.api.ledger import LedgerAdminController, LedgerController
+from ledger.db.engine import Database
+from ledger.services import checkpoints, clock
+from ledger.settings import Settings, get_settings
+
+log = structlog.get_logger("etimbre")
+VERSION = "0.1.0"
+
+
+def access_log(app: ASGIApp) -> ASGIApp:
+    """One structured line per request, with a request id the client also sees."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        method = scope["method"]
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex[:16]
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await app(scope, receive, sending)
+        except Exception as error:
+            # Raised before a response started (e.g. by authentication): the exception handler answers.
+            status = getattr(error, "status_code", 500)
+            raise
+        finally:
+            log.info(
+                "request",
+                method=method,
+                path=scope["path"],
+                status=status,
+                request_id=request_id,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    return middleware
+
+
+async def _close_books(state: State) -> None:
+    """Cut balance checkpoints on an interval, for instants older than the back-dating window."""
+    settings: Settings = state.settings
+    database: Database = state.database
+    interval = timedelta(seconds=settings.service.ledger.checkpoint_interval_seconds)
+    lateness = timedelta(hours=settings.service.ledger.close_after_hours)
+
+    def close_due() -> int:
+        with database.write() as session:
+            due = checkpoints.due_cuts(session, clock.now(), lateness=lateness, interval=interval)
+            for through in due:
+                checkpoints.cut(session, through)
+            return len(due)
+
+    while True:
+        try:
+            closed = await to_thread.run_sync(close_due)
+            if closed:
+                log.info("books closed", cuts=closed)
+        except Exception:  # keep the service up; the next round tries again
+            log.exception("closing the books failed")
+        await asyncio.sleep(interval.total_seconds())
+
+
+def create_app(
+    settings: Settings | None = None, database: Database | None = None, *, background: bool = True
+) -> Litestar:
+    settings = settings or get_settings()
+    database = database or Database.from_url(
+        settings.database_url, pool_size=settings.service.database.pool_size
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[None]] = []
+        if background and settings.service.ledger.checkpoint_interval_seconds:
+            tasks.append(asyncio.create_task(_close_books(app.state)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    return Litestar(
+        route_handlers=[HealthController, LedgerController, LedgerAdminController],
+        state=State({"settings": settings, "database": database}),
+        middleware=[access_log, DefineMiddleware(ApiKeyMiddleware)],
+        plugins=[problems.plugin()],
+        exception_handlers=dict(problems.UNEXPECTED),  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="eTimbre ledger",
+            version=VERSION,
+            description="Payment and e-stamp ledger for consular fees. Every error is an RFC 9457 problem.",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(type="http", scheme="bearer", description="etimbre API key")
+                }
+            ),
+            security=[{"apiKey": []}, {}],
+        ),
+        logging_config=None,  # structlog is configured by the process (see ledger.logs)
+        debug=False,
+    )

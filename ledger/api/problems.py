@@ -1,0 +1,196 @@
+"""Every error is an RFC 9457 problem (application/problem+json), and the OpenAPI schema says so."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
+from sqlalchemy.exc import DBAPIError
+
+from ledger.domain.entries import EntryError
+from ledger.domain.fees import FeeError
+from ledger.money import MoneyError
+from ledger.services.accounts import AccountMismatchError
+from ledger.services.checkpoints import PeriodError
+from ledger.services.journal import AlreadyReversedError, EntryNotFoundError, IdempotencyConflictError
+
+MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("etimbre.api")
+
+
+class FieldProblem(msgspec.Struct, kw_only=True):
+    field: str
+    message: str
+    source: str | None = None
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """RFC 9457 problem details, with the fields at fault when the request was not valid."""
+
+    type: str
+    title: str
+    status: int
+    detail: str = ""
+    instance: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+class ApiProblem(ProblemDetailsException):
+    """Raise from a handler: `ApiProblem(409, "already-used", "Stamp already used", detail=...)`."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        *,
+        detail: str = "",
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            detail=detail or title,
+            status_code=status,
+            type_=f"/problems/{slug}",
+            title=title,
+            extra=extra,
+            headers=headers,
+        )
+
+
+def _http(exc: HTTPException) -> ProblemDetailsException:
+    status = HTTPStatus(exc.status_code)
+    slug = status.phrase.lower().replace(" ", "-")
+    headers = dict(exc.headers or {})
+    if isinstance(exc, NotAuthorizedException):
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="etimbre"')
+    detail = exc.detail if exc.detail and exc.detail != status.phrase else status.description
+    return ProblemDetailsException(
+        detail=detail,
+        status_code=exc.status_code,
+        type_=f"/problems/{slug}",
+        title=status.phrase,
+        headers=headers or None,
+    )
+
+
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`")
+
+
+def _validation(exc: ValidationException) -> ProblemDetailsException:
+    errors: list[dict[str, Any]] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        message = str(item.get("message", ""))
+        field = str(item.get("key") or "")
+        match = _AT.search(message)
+        if match:
+            field = field or match["path"]
+            message = message[: match.start()] + message[match.end() :]
+        errors.append({"field": field or "body", "message": message, "source": item.get("source")})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
+    return ProblemDetailsException(
+        detail=detail,
+        status_code=400,
+        type_="/problems/validation",
+        title="The request is not valid",
+        extra={"errors": errors},
+    )
+
+
+def _simple(status: int, slug: str, title: str) -> Callable[[Exception], ProblemDetailsException]:
+    def convert(exc: Exception) -> ProblemDetailsException:
+        return ProblemDetailsException(
+            detail=str(exc), status_code=status, type_=f"/problems/{slug}", title=title
+        )
+
+    return convert
+
+
+def _database(exc: DBAPIError) -> ProblemDetailsException:
+    message = str(exc.orig) if exc.orig is not None else str(exc)
+    if "etimbre:" in message:  # refused by one of the ledger's own guards in the database
+        detail = message[message.index("etimbre:") + len("etimbre:") :].split("\n")[0].strip()
+        return ProblemDetailsException(
+            detail=detail,
+            status_code=409,
+            type_="/problems/refused-by-ledger",
+            title="The ledger refused this",
+        )
+    log.error("database error", error=message.split("\n")[0])
+    return ProblemDetailsException(
+        detail="The database could not complete the request; nothing was written.",
+        status_code=503,
+        type_="/problems/database-unavailable",
+        title="Database unavailable",
+    )
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error", path=request.url.path, error_type=type(exc).__name__)
+    problem = ProblemDetailsException(
+        detail="Something went wrong on our side; nothing was written. The error has been logged.",
+        status_code=500,
+        type_="/problems/internal-error",
+        title="Internal error",
+    )
+    return problem.to_response(request)
+
+
+def plugin() -> ProblemDetailsPlugin:
+    mapping: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
+        HTTPException: _http,
+        ValidationException: _validation,
+        EntryError: _simple(422, "entry-invalid", "The entry breaks a ledger rule"),
+        MoneyError: _simple(422, "amount-invalid", "The amount is not valid"),
+        FeeError: _simple(422, "fee-unknown", "The fee cannot be priced"),
+        AccountMismatchError: _simple(409, "account-mismatch", "The account does not match the chart"),
+        IdempotencyConflictError: _simple(
+            422, "idempotency-key-reused", "The idempotency key was used for another request"
+        ),
+        AlreadyReversedError: _simple(409, "already-reversed", "The entry was already reversed"),
+        PeriodError: _simple(409, "period-closed", "The books are closed for that period"),
+        EntryNotFoundError: _simple(404, "not-found", "Not found"),
+        DBAPIError: _database,
+    }
+    return ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=mapping))
+
+
+UNEXPECTED = {Exception: _unexpected}
+
+_DESCRIPTIONS = {
+    400: "The request is not valid: `errors` names each field at fault",
+    401: "No API key, or an unknown or revoked one",
+    403: "The key's role may not do this (or a cashier asked for another consulate)",
+    404: "Not found",
+    409: "Conflicts with the ledger's state (already reversed, closed period, refused by the ledger)",
+    422: "Well-formed but not acceptable (unbalanced entry, bad amount, idempotency key reused)",
+    429: "Too many requests",
+    503: "Not ready, or the database is unavailable",
+}
+
+
+def responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error responses a handler can give, documented as problem details."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=MEDIA_TYPE,
+            description=_DESCRIPTIONS[status],
+            generate_examples=False,
+        )
+        for status in statuses
+    }
