@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from ledger.api import problems
 from ledger.api.auth import consulate_scope, principal_of, requires
@@ -37,8 +37,8 @@ from ledger.settings import Settings
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         min_length=1,
         max_length=100,
         required=False,
@@ -136,16 +136,16 @@ class LedgerController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         since: Annotated[
-            datetime | None, Parameter(description="effective at or after (with time zone)")
+            datetime | None, QueryParameter(description="effective at or after (with time zone)")
         ] = None,
-        until: Annotated[datetime | None, Parameter(description="effective before (with time zone)")] = None,
-        consulate: Annotated[str | None, Parameter(pattern=r"^[A-Z]{2}-[A-Z]{3}$")] = None,
-        kind: EntryKind | None = None,
-        payment: Annotated[str | None, Parameter(max_length=64)] = None,
-        stamp: Annotated[str | None, Parameter(max_length=32)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        until: Annotated[datetime | None, QueryParameter(description="effective before (with time zone)")] = None,
+        consulate: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}-[A-Z]{3}$")] = None,
+        kind: Annotated[EntryKind | None, QueryParameter()] = None,
+        payment: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        stamp: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         after: Annotated[
-            str | None, Parameter(max_length=200, description="the `next` of the previous page")
+            str | None, QueryParameter(max_length=200, description="the `next` of the previous page")
         ] = None,
     ) -> EntryPageOut:
         database: Database = state.database
@@ -173,7 +173,7 @@ class LedgerController(Controller):
         responses=problems.responses(401, 403, 404),
         sync_to_thread=True,
     )
-    def entry(self, request: Request[Any, Any, Any], state: State, entry_id: uuid.UUID) -> EntryOut:
+    def entry(self, request: Request[Any, Any, Any], state: State, entry_id: FromPath[uuid.UUID]) -> EntryOut:
         database: Database = state.database
         with database.read() as session:
             view = journal.get_entry(session, entry_id)
@@ -196,19 +196,19 @@ class LedgerController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         as_of: Annotated[
-            datetime | None, Parameter(description="inclusive; default now; with time zone")
+            datetime | None, QueryParameter(description="inclusive; default now; with time zone")
         ] = None,
         account: Annotated[
-            str | None, Parameter(max_length=160, description="a code, or a prefix ending in ':'")
+            str | None, QueryParameter(max_length=160, description="a code, or a prefix ending in ':'")
         ] = None,
-        type: AccountType | None = None,
-        consulate: Annotated[str | None, Parameter(pattern=r"^[A-Z]{2}-[A-Z]{3}$")] = None,
-        fee_code: Annotated[str | None, Parameter(max_length=24)] = None,
-        provider: Annotated[str | None, Parameter(max_length=40)] = None,
-        currency: Annotated[str | None, Parameter(pattern=r"^[A-Z]{3}$")] = None,
+        type: Annotated[AccountType | None, QueryParameter()] = None,
+        consulate: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}-[A-Z]{3}$")] = None,
+        fee_code: Annotated[str | None, QueryParameter(max_length=24)] = None,
+        provider: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        currency: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{3}$")] = None,
         split: Annotated[
             list[str] | None,
-            Parameter(description="split each account's balance by consulate and/or fee_code"),
+            QueryParameter(description="split each account's balance by consulate and/or fee_code"),
         ] = None,
     ) -> BalancesOut:
         database: Database = state.database
@@ -255,7 +255,7 @@ class LedgerAdminController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        data: AdjustmentIn,
+        data: JSONBody[AdjustmentIn],
         idempotency_key: IdempotencyKey = None,
     ) -> EntryOut:
         database: Database = state.database
@@ -289,8 +289,8 @@ class LedgerAdminController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        entry_id: uuid.UUID,
-        data: ReversalIn,
+        entry_id: FromPath[uuid.UUID],
+        data: JSONBody[ReversalIn],
         idempotency_key: IdempotencyKey = None,
     ) -> EntryOut:
         database: Database = state.database

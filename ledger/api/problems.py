@@ -87,6 +87,7 @@ def _http(exc: HTTPException) -> ProblemDetailsException:
 
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`")
+_NAMED = re.compile(r"Object (?:missing required|contains unknown) field `(?P<name>[^`]+)`")
 
 
 def _validation(exc: ValidationException) -> ProblemDetailsException:
@@ -98,8 +99,12 @@ def _validation(exc: ValidationException) -> ProblemDetailsException:
         field = str(item.get("key") or "")
         match = _AT.search(message)
         if match:
-            field = field or match["path"]
+            field = match["path"] if field in ("", "data") else field
             message = message[: match.start()] + message[match.end() :]
+        named = _NAMED.search(message)
+        if named and item.get("source") == "body":
+            parent = field if field not in ("", "data") else ""
+            field = f"{parent}.{named['name']}" if parent else named["name"]
         errors.append({"field": field or "body", "message": message, "source": item.get("source")})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
     return ProblemDetailsException(
@@ -179,12 +184,13 @@ _DESCRIPTIONS = {
     409: "Conflicts with the ledger's state (already reversed, closed period, refused by the ledger)",
     422: "Well-formed but not acceptable (unbalanced entry, bad amount, idempotency key reused)",
     429: "Too many requests",
+    500: "Something went wrong on our side; nothing was written",
     503: "Not ready, or the database is unavailable",
 }
 
 
 def responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """The error responses a handler can give, documented as problem details."""
+    """The error responses a handler can give, documented as problem details (400 and 500 always)."""
     return {
         status: ResponseSpec(
             data_container=Problem,
@@ -192,5 +198,5 @@ def responses(*statuses: int) -> dict[int, ResponseSpec]:
             description=_DESCRIPTIONS[status],
             generate_examples=False,
         )
-        for status in statuses
+        for status in sorted({400, 500, *statuses})
     }

@@ -145,7 +145,7 @@ class ReversalIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: Reason
 
 
-class Health(msgspec.Struct, kw_only=True):
+class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: str
     database: str | None = None
     schema_revision: str | None = None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from uuid_utils.compat import uuid7
@@ -244,7 +244,10 @@ def list_entries(
     if where.stamp is not None:
         query = query.where(Entry.stamp_ref == where.stamp)
     if after is not None:
-        query = query.where(tuple_(Entry.effective_at, Entry.id) > tuple_(*after))
+        moment, entry_id = after
+        query = query.where(
+            or_(Entry.effective_at > moment, and_(Entry.effective_at == moment, Entry.id > entry_id))
+        )
     rows = list(session.scalars(query.order_by(Entry.effective_at, Entry.id).limit(limit + 1)))
     page = rows[:limit]
     following = (page[-1].effective_at, page[-1].id) if len(rows) > limit else None
