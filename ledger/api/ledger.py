@@ -16,6 +16,10 @@ from ledger.api import problems
 from ledger.api.auth import consulate_scope, principal_of, requires
 from ledger.api.problems import ApiProblem
 from ledger.api.schemas import (
+    ACCOUNT_CODE,
+    CONSULATE,
+    FEE_CODE,
+    REFERENCE,
     AccountOut,
     AdjustmentIn,
     BalanceOut,
@@ -138,14 +142,17 @@ class LedgerController(Controller):
         since: Annotated[
             datetime | None, QueryParameter(description="effective at or after (with time zone)")
         ] = None,
-        until: Annotated[datetime | None, QueryParameter(description="effective before (with time zone)")] = None,
-        consulate: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}-[A-Z]{3}$")] = None,
+        until: Annotated[
+            datetime | None, QueryParameter(description="effective before (with time zone)")
+        ] = None,
+        consulate: Annotated[str | None, QueryParameter(pattern=CONSULATE)] = None,
         kind: Annotated[EntryKind | None, QueryParameter()] = None,
-        payment: Annotated[str | None, QueryParameter(max_length=64)] = None,
-        stamp: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        payment: Annotated[str | None, QueryParameter(max_length=64, pattern=REFERENCE)] = None,
+        stamp: Annotated[str | None, QueryParameter(max_length=32, pattern=REFERENCE)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         after: Annotated[
-            str | None, QueryParameter(max_length=200, description="the `next` of the previous page")
+            str | None,
+            QueryParameter(max_length=200, pattern=REFERENCE, description="the `next` of the previous page"),
         ] = None,
     ) -> EntryPageOut:
         database: Database = state.database
@@ -199,12 +206,15 @@ class LedgerController(Controller):
             datetime | None, QueryParameter(description="inclusive; default now; with time zone")
         ] = None,
         account: Annotated[
-            str | None, QueryParameter(max_length=160, description="a code, or a prefix ending in ':'")
+            str | None,
+            QueryParameter(
+                max_length=160, pattern=ACCOUNT_CODE, description="a code, or a prefix ending in ':'"
+            ),
         ] = None,
         type: Annotated[AccountType | None, QueryParameter()] = None,
-        consulate: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}-[A-Z]{3}$")] = None,
-        fee_code: Annotated[str | None, QueryParameter(max_length=24)] = None,
-        provider: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        consulate: Annotated[str | None, QueryParameter(pattern=CONSULATE)] = None,
+        fee_code: Annotated[str | None, QueryParameter(max_length=24, pattern=FEE_CODE)] = None,
+        provider: Annotated[str | None, QueryParameter(max_length=40, pattern=ACCOUNT_CODE)] = None,
         currency: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{3}$")] = None,
         split: Annotated[
             list[str] | None,

@@ -12,8 +12,14 @@ from ledger.money import Money
 from ledger.services.balances import BalanceRow
 from ledger.services.journal import EntryView
 
-Code = Annotated[str, msgspec.Meta(min_length=1, max_length=160)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+# Patterns keep control characters (NUL above all: PostgreSQL refuses it in text) out of every field.
+ACCOUNT_CODE = r"^[A-Za-z0-9][A-Za-z0-9:._-]*$"
+FEE_CODE = r"^[A-Z0-9-]*$"
+CONSULATE = r"^[A-Z]{2}-[A-Z]{3}$"
+REFERENCE = r"^[\x21-\x7e]+$"
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$"
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=160, pattern=ACCOUNT_CODE)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT)]
 Decimal = Annotated[str, msgspec.Meta(pattern=r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,3})?$", examples=["55.00"])]
 
 
@@ -129,7 +135,7 @@ class AdjustmentLine(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     account: Code
     side: Literal["debit", "credit"]
     amount: Decimal
-    fee_code: Annotated[str, msgspec.Meta(max_length=24)] = ""
+    fee_code: Annotated[str, msgspec.Meta(max_length=24, pattern=FEE_CODE)] = ""
 
 
 class AdjustmentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -137,7 +143,7 @@ class AdjustmentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     reason: Reason
     lines: Annotated[list[AdjustmentLine], msgspec.Meta(min_length=2, max_length=50)]
-    consulate: Annotated[str, msgspec.Meta(max_length=8)] = ""
+    consulate: Annotated[str, msgspec.Meta(max_length=8, pattern=r"^([A-Z]{2}-[A-Z]{3})?$")] = ""
     effective_at: datetime | None = None
 
 

@@ -55,8 +55,6 @@ class Entry(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(64), default="")
     reverses_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("entries.id"), unique=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
-    request_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Posting(Base):
@@ -83,6 +81,19 @@ class Posting(Base):
             postgresql_include=["amount", "consulate", "fee_code"],
         ),
     )
+
+
+class IdempotencyKey(Base):
+    """A claimed idempotency key: the request it was first used for, and the entry that request made."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("entries.id", deferrable=True, initially="DEFERRED")
+    )
+    claimed_at: Mapped[datetime] = mapped_column(Instant)
 
 
 class BalanceKey(Base):

@@ -8,16 +8,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import Table, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from uuid_utils.compat import uuid7
 
-from ledger.db.models import Account, Entry, Posting
+from ledger.db.models import Account, Entry, IdempotencyKey, Posting
 from ledger.domain.entries import EntryDraft, EntryKind, PostingLine, References
 from ledger.money import Money
 from ledger.services import clock
 from ledger.services.accounts import account_ids, spec_of
+
+POSTINGS: Table = Posting.__table__  # type: ignore[assignment]
+ENTRIES: Table = Entry.__table__  # type: ignore[assignment]
+CLAIMS: Table = IdempotencyKey.__table__  # type: ignore[assignment]
 
 
 class IdempotencyConflictError(Exception):
@@ -60,9 +65,7 @@ def _rows(
     ]
 
 
-def _entry_row(
-    entry_id: uuid.UUID, draft: EntryDraft, effective_at: datetime, actor: str, key: str | None
-) -> dict[str, Any]:
+def _entry_row(entry_id: uuid.UUID, draft: EntryDraft, effective_at: datetime, actor: str) -> dict[str, Any]:
     return {
         "id": entry_id,
         "kind": draft.kind.value,
@@ -77,65 +80,89 @@ def _entry_row(
         "reason": draft.reason,
         "actor": actor,
         "reverses_id": draft.reverses,
-        "idempotency_key": key,
-        "request_hash": draft.fingerprint() if key else None,
     }
 
 
-def _insert(session: Session, drafts: Sequence[EntryDraft], actor: str, key: str | None) -> list[uuid.UUID]:
+def _insert(
+    session: Session, drafts: Sequence[EntryDraft], entry_ids: Sequence[uuid.UUID], actor: str
+) -> None:
     # Postings first, the entry last: the entry's trigger then checks the complete, balanced set, and
     # the postings' trigger refuses any line added to an entry that is already recorded.
     ids = account_ids(session, {line.account for draft in drafts for line in draft.lines})
     moment = clock.now()
-    entry_ids: list[uuid.UUID] = []
     postings: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
-    for draft in drafts:
-        entry_id = uuid7()
+    for entry_id, draft in zip(entry_ids, drafts, strict=True):
         effective_at = draft.effective_at or moment
-        entry_ids.append(entry_id)
         postings.extend(_rows(entry_id, draft, effective_at, ids))
-        entries.append(_entry_row(entry_id, draft, effective_at, actor, key))
-    session.execute(insert(Posting), postings)
-    session.execute(insert(Entry), entries)
-    return entry_ids
+        entries.append(_entry_row(entry_id, draft, effective_at, actor))
+    connection = session.connection()  # plain Core: the hot path needs no unit-of-work bookkeeping
+    connection.execute(POSTINGS.insert(), postings)
+    connection.execute(ENTRIES.insert(), entries)
 
 
-def _replay(session: Session, key: str, draft: EntryDraft) -> Recorded | None:
-    found = session.execute(
-        select(Entry.id, Entry.request_hash).where(Entry.idempotency_key == key)
-    ).one_or_none()
-    if found is None:
-        return None
-    if found.request_hash != draft.fingerprint():
+def _earlier_claim(session: Session, key: str) -> tuple[uuid.UUID, str] | None:
+    found = (
+        session.connection()
+        .execute(select(CLAIMS.c.entry_id, CLAIMS.c.request_hash).where(CLAIMS.c.key == key))
+        .one_or_none()
+    )
+    return None if found is None else (found.entry_id, found.request_hash)
+
+
+def _replay(key: str, earlier: tuple[uuid.UUID, str], draft: EntryDraft) -> Recorded:
+    entry_id, request_hash = earlier
+    if request_hash != draft.fingerprint():
         raise IdempotencyConflictError(key)
-    return Recorded(found.id, replayed=True)
+    return Recorded(entry_id, replayed=True)
+
+
+def _claim(
+    session: Session, key: str, draft: EntryDraft, entry_id: uuid.UUID
+) -> tuple[uuid.UUID, str] | None:
+    """Claim the key for this entry, first thing: None if it is ours now, else the first claim.
+
+    ON CONFLICT DO NOTHING needs no savepoint: a concurrent claimer of the same key waits for the first
+    transaction, then finds the key taken (or free again, if the first one rolled back).
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    claimed = (
+        session.connection()
+        .execute(
+            insert(CLAIMS)
+            .values(key=key, request_hash=draft.fingerprint(), entry_id=entry_id)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(CLAIMS.c.key)
+        )
+        .first()
+    )
+    if claimed is not None:
+        return None
+    earlier = _earlier_claim(session, key)
+    if earlier is None:  # pragma: no cover - the conflicting claim was rolled back between two statements
+        raise IdempotencyConflictError(key)
+    return earlier
 
 
 def post_entry(
     session: Session, draft: EntryDraft, *, actor: str = "", idempotency_key: str | None = None
 ) -> Recorded:
     """Record one balanced entry. With a key, a retry of the same request returns the first entry."""
-    if idempotency_key is None:
-        return Recorded(_insert(session, [draft], actor, None)[0], replayed=False)
-    earlier = _replay(session, idempotency_key, draft)
-    if earlier is not None:
-        return earlier
-    try:
-        with session.begin_nested():
-            entry_id = _insert(session, [draft], actor, idempotency_key)[0]
-    except IntegrityError:
-        # A concurrent request with the same key won the race: answer with its entry.
-        earlier = _replay(session, idempotency_key, draft)
-        if earlier is None:
-            raise
-        return earlier
+    entry_id = uuid7()
+    if idempotency_key is not None:
+        earlier = _claim(session, idempotency_key, draft, entry_id)
+        if earlier is not None:
+            return _replay(idempotency_key, earlier, draft)
+    _insert(session, [draft], [entry_id], actor)
     return Recorded(entry_id, replayed=False)
 
 
 def post_entries(session: Session, drafts: Sequence[EntryDraft], *, actor: str = "") -> list[uuid.UUID]:
     """Record many entries in one round trip per table (batched ingestion, no idempotency keys)."""
-    return _insert(session, drafts, actor, None) if drafts else []
+    entry_ids = [uuid7() for _ in drafts]
+    if drafts:
+        _insert(session, drafts, entry_ids, actor)
+    return entry_ids
 
 
 # Reading -------------------------------------------------------------------------------------------------
@@ -286,9 +313,9 @@ def reverse_entry(
         reverses=entry_id,
     )
     if idempotency_key is not None:
-        earlier = _replay(session, idempotency_key, draft)
+        earlier = _earlier_claim(session, idempotency_key)
         if earlier is not None:
-            return earlier
+            return _replay(idempotency_key, earlier, draft)
     if reversed_by is not None:
         raise AlreadyReversedError(f"entry {entry_id} was already reversed by {reversed_by}")
     try:

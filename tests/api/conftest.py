@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from ledger.api.app import create_app
@@ -33,11 +34,13 @@ def keys(db: Database) -> Keys:
             admin=_bearer(create_key(session, Role.ADMIN, label="admin").secret),
             auditor=_bearer(create_key(session, Role.AUDITOR, label="auditor").secret),
             cashier=_bearer(create_key(session, Role.CASHIER, consulate="FR-PAR", label="paris").secret),
-            other_cashier=_bearer(create_key(session, Role.CASHIER, consulate="BE-BRU", label="brussels").secret),
+            other_cashier=_bearer(
+                create_key(session, Role.CASHIER, consulate="BE-BRU", label="brussels").secret
+            ),
         )
 
 
 @pytest.fixture
-def client(db: Database, settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def client(db: Database, settings: Settings) -> Iterator[TestClient[Litestar]]:
     with TestClient(create_app(settings, db, background=False)) as test_client:
         yield test_client

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import text
 
@@ -16,13 +17,17 @@ from tests.api.conftest import Keys
 from tests.ledger.builders import captured
 
 PROBLEM = "application/problem+json"
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[Litestar]
 
 
 def _seed(db: Database, settings: Settings) -> None:
     with db.write() as session:
-        post_entry(session, captured(settings.chart, Money(5500, "EUR"), consulate="FR-PAR", payment="p-paris"))
-        post_entry(session, captured(settings.chart, Money(5500, "EUR"), consulate="BE-BRU", payment="p-brussels"))
+        post_entry(
+            session, captured(settings.chart, Money(5500, "EUR"), consulate="FR-PAR", payment="p-paris")
+        )
+        post_entry(
+            session, captured(settings.chart, Money(5500, "EUR"), consulate="BE-BRU", payment="p-brussels")
+        )
 
 
 def _count(db: Database) -> int:
@@ -30,7 +35,7 @@ def _count(db: Database) -> int:
         return int(session.execute(text("SELECT count(*) FROM entries")).scalar_one())
 
 
-ADJUSTMENT = {
+ADJUSTMENT: dict[str, Any] = {
     "reason": "bank charge booked twice",
     "consulate": "FR-PAR",
     "lines": [
@@ -66,7 +71,9 @@ def test_no_key_is_401_and_a_bad_key_is_401(client: Client, method: str, path: s
 
 
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED[4:])
-def test_only_admins_write(client: Client, keys: Keys, db: Database, method: str, path: str, body: Any) -> None:
+def test_only_admins_write(
+    client: Client, keys: Keys, db: Database, method: str, path: str, body: Any
+) -> None:
     for headers in (keys.auditor, keys.cashier):
         response = client.request(method, path, json=body, headers=headers)
         assert response.status_code == 403
@@ -74,13 +81,22 @@ def test_only_admins_write(client: Client, keys: Keys, db: Database, method: str
     assert _count(db) == 0
 
 
-def test_a_cashier_reads_only_their_own_consulate(client: Client, keys: Keys, db: Database, settings: Settings) -> None:
+def test_a_cashier_reads_only_their_own_consulate(
+    client: Client, keys: Keys, db: Database, settings: Settings
+) -> None:
     _seed(db, settings)
     own = client.get("/ledger/entries", headers=keys.cashier).json()["entries"]
     assert {e["consulate"] for e in own} == {"FR-PAR"}
-    assert client.get("/ledger/entries", params={"consulate": "BE-BRU"}, headers=keys.cashier).status_code == 403
-    assert client.get("/ledger/balances", params={"consulate": "BE-BRU"}, headers=keys.cashier).status_code == 403
-    brussels = client.get("/ledger/entries", params={"consulate": "BE-BRU"}, headers=keys.auditor).json()["entries"]
+    assert (
+        client.get("/ledger/entries", params={"consulate": "BE-BRU"}, headers=keys.cashier).status_code == 403
+    )
+    assert (
+        client.get("/ledger/balances", params={"consulate": "BE-BRU"}, headers=keys.cashier).status_code
+        == 403
+    )
+    brussels = client.get("/ledger/entries", params={"consulate": "BE-BRU"}, headers=keys.auditor).json()[
+        "entries"
+    ]
     response = client.get(f"/ledger/entries/{brussels[0]['id']}", headers=keys.cashier)
     assert response.status_code == 403
     assert "BE-BRU" not in response.text
@@ -121,13 +137,19 @@ def test_balances_as_of_and_split(client: Client, keys: Keys, db: Database, sett
         ("liabilities:stamps-outstanding:BE-BRU", "55.00"),
         ("liabilities:stamps-outstanding:FR-PAR", "55.00"),
     ]
-    before = client.get("/ledger/balances", params={"as_of": "2026-01-01T00:00:00Z"}, headers=keys.auditor).json()
+    before = client.get(
+        "/ledger/balances", params={"as_of": "2026-01-01T00:00:00Z"}, headers=keys.auditor
+    ).json()
     assert before["balances"] == []
     split = client.get(
-        "/ledger/balances", params={"account": "assets:clearing:sandbox:EUR", "split": ["consulate"]},
+        "/ledger/balances",
+        params={"account": "assets:clearing:sandbox:EUR", "split": ["consulate"]},
         headers=keys.auditor,
     ).json()
-    assert [(b["consulate"], b["balance"]["minor"]) for b in split["balances"]] == [("BE-BRU", 5500), ("FR-PAR", 5500)]
+    assert [(b["consulate"], b["balance"]["minor"]) for b in split["balances"]] == [
+        ("BE-BRU", 5500),
+        ("FR-PAR", 5500),
+    ]
     naive = client.get("/ledger/balances", params={"as_of": "2026-01-01T00:00:00"}, headers=keys.auditor)
     assert naive.status_code == 400
     assert naive.json()["errors"][0]["field"] == "as_of"
@@ -145,7 +167,9 @@ def test_an_admin_posts_an_adjustment_and_a_retry_returns_the_same_bytes(
     assert first.json()["actor"].startswith("apikey:")
     again = client.post("/ledger/adjustments", json=ADJUSTMENT, headers=headers)
     assert again.content == first.content
-    other = client.post("/ledger/adjustments", json={**ADJUSTMENT, "reason": "something else"}, headers=headers)
+    other = client.post(
+        "/ledger/adjustments", json={**ADJUSTMENT, "reason": "something else"}, headers=headers
+    )
     assert other.status_code == 422
     assert other.json()["type"] == "/problems/idempotency-key-reused"
     assert _count(db) == 3
@@ -157,18 +181,40 @@ def test_an_admin_posts_an_adjustment_and_a_retry_returns_the_same_bytes(
         ({"reason": ""}, 400, "reason"),
         ({"reason": None}, 400, "reason"),
         ({"lines": []}, 400, "lines"),
-        ({"lines": [{"account": "assets:clearing:sandbox:EUR", "side": "debit", "amount": "1.50"}]}, 400, "lines"),
+        (
+            {"lines": [{"account": "assets:clearing:sandbox:EUR", "side": "debit", "amount": "1.50"}]},
+            400,
+            "lines",
+        ),
         ({"unexpected": 1}, 400, "unexpected"),
         ({"consulate": "XX-NOP"}, 422, "consulate"),
-        ({"lines": [{**ADJUSTMENT["lines"][0], "amount": "1.505"}, ADJUSTMENT["lines"][1]]}, 422, "lines[0].amount"),
-        ({"lines": [{**ADJUSTMENT["lines"][0], "amount": 1.5}, ADJUSTMENT["lines"][1]]}, 400, "lines[0].amount"),
+        (
+            {"lines": [{**ADJUSTMENT["lines"][0], "amount": "1.505"}, ADJUSTMENT["lines"][1]]},
+            422,
+            "lines[0].amount",
+        ),
+        (
+            {"lines": [{**ADJUSTMENT["lines"][0], "amount": 1.5}, ADJUSTMENT["lines"][1]]},
+            400,
+            "lines[0].amount",
+        ),
         ({"lines": [{**ADJUSTMENT["lines"][0], "side": "up"}, ADJUSTMENT["lines"][1]]}, 400, "lines[0].side"),
-        ({"lines": [{**ADJUSTMENT["lines"][0], "account": "assets:nope"}, ADJUSTMENT["lines"][1]]}, 422, "lines[0].account"),
+        (
+            {"lines": [{**ADJUSTMENT["lines"][0], "account": "assets:nope"}, ADJUSTMENT["lines"][1]]},
+            422,
+            "lines[0].account",
+        ),
         ({"lines": [ADJUSTMENT["lines"][0], {**ADJUSTMENT["lines"][1], "amount": "1.49"}]}, 422, None),
     ],
 )
 def test_bad_adjustments_are_refused_with_the_field_named_and_nothing_written(
-    client: Client, keys: Keys, db: Database, settings: Settings, change: dict[str, Any], status: int, field: str | None
+    client: Client,
+    keys: Keys,
+    db: Database,
+    settings: Settings,
+    change: dict[str, Any],
+    status: int,
+    field: str | None,
 ) -> None:
     _seed(db, settings)
     body = {key: value for key, value in {**ADJUSTMENT, **change}.items() if value is not None}
@@ -194,9 +240,13 @@ def test_garbage_bodies_are_problems(client: Client, keys: Keys) -> None:
         assert response.headers["content-type"] == PROBLEM
 
 
-def test_an_admin_reverses_an_entry_once(client: Client, keys: Keys, db: Database, settings: Settings) -> None:
+def test_an_admin_reverses_an_entry_once(
+    client: Client, keys: Keys, db: Database, settings: Settings
+) -> None:
     _seed(db, settings)
-    entry = client.get("/ledger/entries", params={"payment": "p-paris"}, headers=keys.auditor).json()["entries"][0]
+    entry = client.get("/ledger/entries", params={"payment": "p-paris"}, headers=keys.auditor).json()[
+        "entries"
+    ][0]
     path = f"/ledger/entries/{entry['id']}/reversal"
     assert client.post(path, json={"reason": ""}, headers=keys.admin).status_code == 400
     first = client.post(path, json={"reason": "refund at the counter"}, headers=keys.admin)
@@ -206,7 +256,9 @@ def test_an_admin_reverses_an_entry_once(client: Client, keys: Keys, db: Databas
     assert second.status_code == 409
     assert second.json()["type"] == "/problems/already-reversed"
     missing = client.post(
-        "/ledger/entries/01a2090d-2115-76cc-818c-377dd2a2868e/reversal", json={"reason": "x"}, headers=keys.admin
+        "/ledger/entries/01a2090d-2115-76cc-818c-377dd2a2868e/reversal",
+        json={"reason": "x"},
+        headers=keys.admin,
     )
     assert missing.status_code == 404
     original = client.get(f"/ledger/entries/{entry['id']}", headers=keys.auditor).json()

@@ -50,9 +50,7 @@ def test_sixteen_workers_with_one_idempotency_key_record_one_entry(
     assert sum(not r.replayed for r in results) == 1
     with pg_db.read() as session:
         assert (
-            session.execute(
-                text("SELECT count(*) FROM entries WHERE idempotency_key = 'same-click'")
-            ).scalar()
+            session.execute(text("SELECT count(*) FROM idempotency_keys WHERE key = 'same-click'")).scalar()
             == 1
         )
         assert account_balance(session, "assets:clearing:sandbox:EUR") == Money(5501, "EUR")

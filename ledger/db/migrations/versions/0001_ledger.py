@@ -30,7 +30,15 @@ ENTRY_KINDS = (
 )
 ACCOUNT_TYPES = ("asset", "liability", "revenue", "expense", "equity")
 ROLES = ("cashier", "auditor", "admin")
-APPEND_ONLY = ("accounts", "entries", "postings", "balance_keys", "balance_checkpoints", "checkpoint_cuts")
+APPEND_ONLY = (
+    "accounts",
+    "entries",
+    "postings",
+    "idempotency_keys",
+    "balance_keys",
+    "balance_checkpoints",
+    "checkpoint_cuts",
+)
 # Taken shared by every entry insert and exclusively by a checkpoint cut (PostgreSQL): a cut waits for
 # entries in flight and entries wait for a cut, so a checkpoint never misses a late-committing entry.
 CUT_LOCK = 0x45544D42  # "ETMB"
@@ -80,10 +88,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text, nullable=False, server_default=""),
         sa.Column("actor", sa.String(64), nullable=False, server_default=""),
         sa.Column("reverses_id", UUID, sa.ForeignKey("entries.id"), nullable=True),
-        sa.Column("idempotency_key", sa.String(128), nullable=True),
-        sa.Column("request_hash", sa.String(64), nullable=True),
         sa.UniqueConstraint("reverses_id"),
-        sa.UniqueConstraint("idempotency_key"),
         sa.CheckConstraint(_in("kind", ENTRY_KINDS), name="kind"),
         sa.CheckConstraint("posting_count BETWEEN 2 AND 1000", name="posting_count"),
         sa.CheckConstraint("effective_at <= recorded_at + 300000000", name="not_future_dated"),
@@ -94,11 +99,6 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "kind NOT IN ('adjustment', 'reversal', 'reconciliation') OR length(trim(reason)) > 0",
             name="reason_given",
-        ),
-        sa.CheckConstraint(
-            "(idempotency_key IS NULL AND request_hash IS NULL) "
-            "OR (idempotency_key IS NOT NULL AND length(request_hash) = 64)",
-            name="idempotency_pair",
         ),
     )
     op.create_index("ix_entries_effective_at", "entries", ["effective_at"])
@@ -136,6 +136,21 @@ def upgrade() -> None:
             "postings",
             ["account_id", "effective_at", "amount", "consulate", "fee_code"],
         )
+    # An idempotency key is claimed first thing in the unit of work (INSERT .. ON CONFLICT DO NOTHING): a
+    # concurrent duplicate waits on the key, then finds it taken and answers with the first entry.
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("key", sa.String(160), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column(
+            "entry_id",
+            UUID,
+            sa.ForeignKey("entries.id", deferrable=True, initially="DEFERRED"),
+            nullable=False,
+        ),
+        sa.Column("claimed_at", sa.BigInteger, nullable=False, server_default=now),
+        sa.CheckConstraint("length(request_hash) = 64", name="request_hash"),
+    )
     op.create_table(
         "balance_keys",
         sa.Column("account_id", sa.Integer, primary_key=True),
@@ -322,6 +337,7 @@ def downgrade() -> None:
         "checkpoint_cuts",
         "balance_checkpoints",
         "balance_keys",
+        "idempotency_keys",
         "postings",
         "entries",
         "accounts",
