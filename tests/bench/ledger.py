@@ -149,7 +149,7 @@ def _raw_clients(url: str, first: int, threads: int, hot: bool, ready: Ready, se
     """The same rows with plain psycopg: what the database itself can do with this schema."""
     counts = [0] * threads
     with psycopg.connect(_libpq(url), autocommit=True) as connection:
-        accounts = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
+        accounts: dict[str, int] = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
     gate = threading.Barrier(threads, action=ready)
 
     def run(slot: int) -> None:
@@ -227,7 +227,7 @@ def _clients(target: Callable[..., int], url: str, hot: bool, seconds: float) ->
     for _ in processes:
         ready.get(timeout=120)
     go.set()
-    total = sum(results.get(timeout=300) for _ in processes)
+    total: int = sum(results.get(timeout=300) for _ in processes)
     for process in processes:
         process.join()
         if process.exitcode:
@@ -262,7 +262,7 @@ def load_history(url: str, chart: Chart, postings: int) -> str:
     database.dispose()
     code = "assets:clearing:cmi:EUR"
     with psycopg.connect(_libpq(url), autocommit=True) as connection:
-        accounts = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
+        accounts: dict[str, int] = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
         hot, other = accounts[code], accounts["liabilities:stamps-outstanding:FR-PAR"]
         connection.execute("SET session_replication_role = replica")  # bulk load: triggers off, then on
         end = to_micros(datetime.now(UTC) - timedelta(days=4))
@@ -289,14 +289,13 @@ def load_history(url: str, chart: Chart, postings: int) -> str:
         connection.execute("SET session_replication_role = DEFAULT")
         connection.execute("ANALYZE")
     database = Database.from_url(url, pool_size=1)
-    first = datetime.fromtimestamp(times[0] / 1e6, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    moment = first
+    cut_at = datetime.fromtimestamp(times[0] / 1e6, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     closed_through = datetime.fromtimestamp(end / 1e6, UTC)
-    while moment < closed_through:  # close the books hour by hour, as the service does
+    while cut_at < closed_through:  # close the books hour by hour, as the service does
         with database.write() as session:
             for _ in range(24 * 7):
-                moment += timedelta(hours=1)
-                checkpoints.cut(session, moment)
+                cut_at += timedelta(hours=1)
+                checkpoints.cut(session, cut_at)
     database.dispose()
     return code
 
