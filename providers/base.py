@@ -92,7 +92,9 @@ class Provider(ABC):
             raise ValueError(f"variant {self.variant.name} drives terminals: the request needs a terminal_id")
         if request.capture is CaptureMode.MANUAL and not self.capabilities().manual_capture:
             raise UnsupportedOperationError(f"{self.name} cannot authorize without capturing")
-        return await self._guarded(idempotency_key, request, lambda: self._create_payment(request, idempotency_key))
+        return await self._guarded(
+            idempotency_key, request, lambda: self._create_payment(request, idempotency_key)
+        )
 
     async def capture(self, request: CaptureRequest, *, idempotency_key: str) -> ProviderResult:
         self._check_amount_served(request.amount.currency)
@@ -135,7 +137,9 @@ class Provider(ABC):
     async def settlement_lines(self, day: date) -> list[SettlementLine]:
         """What the provider settled for `day`: gross, fee and net per payment or refund."""
         if not self.capabilities().settlement_lines:
-            raise UnsupportedOperationError(f"{self.name} offers no settlement data; import its report instead")
+            raise UnsupportedOperationError(
+                f"{self.name} offers no settlement data; import its report instead"
+            )
         return await self._read(lambda: self._settlement_lines(day))
 
     async def aclose(self) -> None:
@@ -146,19 +150,20 @@ class Provider(ABC):
     @abstractmethod
     async def _create_payment(self, request: PaymentRequest, idempotency_key: str) -> ProviderResult: ...
 
-    async def _capture(self, request: CaptureRequest, idempotency_key: str) -> ProviderResult:
+    # Hooks an adapter may leave out when its capabilities say so; the arguments are for overrides.
+    async def _capture(self, request: CaptureRequest, idempotency_key: str) -> ProviderResult:  # noqa: ARG002
         raise UnsupportedOperationError(f"{self.name} does not implement capture")
 
-    async def _void(self, request: VoidRequest, idempotency_key: str) -> ProviderResult:
+    async def _void(self, request: VoidRequest, idempotency_key: str) -> ProviderResult:  # noqa: ARG002
         raise UnsupportedOperationError(f"{self.name} does not implement void")
 
-    async def _refund(self, request: RefundRequest, idempotency_key: str) -> ProviderResult:
+    async def _refund(self, request: RefundRequest, idempotency_key: str) -> ProviderResult:  # noqa: ARG002
         raise UnsupportedOperationError(f"{self.name} does not implement refunds")
 
     @abstractmethod
     async def _fetch_status(self, reference: str, provider_reference: str | None) -> StatusReport: ...
 
-    async def _settlement_lines(self, day: date) -> list[SettlementLine]:
+    async def _settlement_lines(self, day: date) -> list[SettlementLine]:  # noqa: ARG002
         raise UnsupportedOperationError(f"{self.name} does not implement settlement lines")
 
     # -- the promises --------------------------------------------------------------------------------------
@@ -166,7 +171,9 @@ class Provider(ABC):
     def _check_amount_served(self, currency: str) -> None:
         if currency not in self.variant.currencies:
             served = ", ".join(sorted(self.variant.currencies))
-            raise UnsupportedOperationError(f"variant {self.variant.name} does not take {currency} (it takes {served})")
+            raise UnsupportedOperationError(
+                f"variant {self.variant.name} does not take {currency} (it takes {served})"
+            )
 
     async def _guarded(
         self, idempotency_key: str, request: object, call: Callable[[], Awaitable[ProviderResult]]
@@ -185,7 +192,7 @@ class Provider(ABC):
             return ProviderResult.unknown(unknown_cause(exc), describe(exc))
         except ProviderResponseError as exc:
             return ProviderResult.unknown(UnknownCause.BAD_RESPONSE, str(exc))
-        except Exception as exc:  # noqa: BLE001 - after dispatch any failure may hide a charge: never "failed"
+        except Exception as exc:
             log.exception("provider_call_failed", provider=self.name, variant=self.variant.name)
             return ProviderResult.unknown(UnknownCause.INTERNAL, describe(exc))
 

@@ -1,4 +1,4 @@
-"""The providers file (`config/providers.toml`): named variants, checked with errors that name file and key."""
+"""The providers file (`config/providers.toml`): named variants, checked with errors naming file and key."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ class VariantConfig:
             raise ProviderConfigError(f"{self.where('options.' + key)}: must be an integer >= {minimum}")
         return value
 
-    def option_bool(self, key: str, default: bool) -> bool:  # noqa: FBT001 - a plain default value
+    def option_bool(self, key: str, default: bool) -> bool:
         value = self.options.get(key, default)
         if not isinstance(value, bool):
             raise ProviderConfigError(f"{self.where('options.' + key)}: must be true or false")
@@ -140,7 +140,9 @@ def parse_providers_config(text: str, *, source: str) -> ProvidersConfig:
         raise ProviderConfigError(f"{source}: not valid TOML: {exc}") from exc
     unknown = sorted(set(document) - {"variants"})
     if unknown:
-        raise ProviderConfigError(f"{source}: unknown top-level key {unknown[0]!r} (expected only [variants])")
+        raise ProviderConfigError(
+            f"{source}: unknown top-level key {unknown[0]!r} (expected only [variants])"
+        )
     tables = document.get("variants", {})
     if not isinstance(tables, dict):
         raise ProviderConfigError(f"{source}: variants must be a table of named variants")
@@ -170,7 +172,7 @@ def _variant(name: str, table: object, source: str) -> VariantConfig:
         except MoneyError as exc:
             raise ProviderConfigError(f"{where}.currencies: {exc}") from exc
     if not raw.consulates:
-        raise ProviderConfigError(f"{where}.consulates: list consulate codes, or [\"*\"] for all")
+        raise ProviderConfigError(f'{where}.consulates: list consulate codes, or ["*"] for all')
     for phase in ("connect", "read", "write", "pool"):
         if not getattr(raw.timeouts, phase) > 0:
             raise ProviderConfigError(f"{where}.timeouts.{phase}: must be a positive number of seconds")
@@ -181,7 +183,9 @@ def _variant(name: str, table: object, source: str) -> VariantConfig:
         base_url=str(base_url).rstrip("/"),
         currencies=frozenset(raw.currencies),
         consulates=None if ALL_CONSULATES in raw.consulates else frozenset(raw.consulates),
-        secrets={key: _secret_names(f"{where}.secrets.{key}", key, value) for key, value in raw.secrets.items()},
+        secrets={
+            key: _secret_names(f"{where}.secrets.{key}", key, value) for key, value in raw.secrets.items()
+        },
         options=dict(raw.options),
         timeouts=raw.timeouts,
         enabled=raw.enabled,

@@ -57,7 +57,10 @@ class LoopbackServer:
         self.host, self.port = self._socket.getsockname()[:2]
         self._server = uvicorn.Server(_config(app, self.host, self.port))
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"loopback-{self.port}", daemon=True
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"loopback-{self.port}",
+            daemon=True,
         )
 
     @property

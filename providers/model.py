@@ -46,7 +46,9 @@ class UnknownCause(StrEnum):
     CONNECTION_LOST = "connection_lost"  # sent, then the connection broke
     PROVIDER_ERROR = "provider_error"  # the provider answered 5xx: its own outcome is indeterminate
     BAD_RESPONSE = "bad_response"  # an answer we could not read
-    UNRESOLVED = "unresolved"  # the provider's state contradicts the request: a person or the resolver decides
+    UNRESOLVED = (
+        "unresolved"  # the provider's state contradicts the request: a person or the resolver decides
+    )
     INTERNAL = "internal"  # the adapter failed after dispatch; treated as unknown, never as a failure
 
 
@@ -108,7 +110,9 @@ def check_reference(reference: str, what: str = "reference") -> str:
 
 def check_idempotency_key(key: str) -> str:
     if not isinstance(key, str) or not _IDEMPOTENCY_KEY.fullmatch(key):
-        raise ValueError(f"idempotency key must be 1-255 printable ASCII characters without spaces, got {key!r}")
+        raise ValueError(
+            f"idempotency key must be 1-255 printable ASCII characters without spaces, got {key!r}"
+        )
     return key
 
 

@@ -38,7 +38,7 @@ class InstalledProvider:
             )
         try:
             loaded = EntryPoint(self.name, self.target, ENTRY_POINT_GROUP).load()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must be reported, not crash discovery
+        except Exception as exc:
             raise ProviderConfigError(
                 f"provider {self.name!r} ({self.target}, from {self.distribution}) cannot be loaded: {exc}"
             ) from exc
@@ -65,7 +65,10 @@ def installed_providers() -> dict[str, InstalledProvider]:
             found[point.name] = InstalledProvider(point.name, point.value, dist_name, version)
         elif seen.target != point.value:
             found[point.name] = InstalledProvider(
-                seen.name, seen.target, seen.distribution, seen.version,
+                seen.name,
+                seen.target,
+                seen.distribution,
+                seen.version,
                 (*seen.also_offered_by, dist_name or point.value),
             )
     return found
@@ -135,7 +138,9 @@ class ProviderRegistry:
         cls = found.load()
         if variant.mode not in cls.modes:
             modes = ", ".join(sorted(cls.modes))
-            raise ProviderConfigError(f"{variant.where('mode')}: {variant.provider} supports {modes}, not {variant.mode}")
+            raise ProviderConfigError(
+                f"{variant.where('mode')}: {variant.provider} supports {modes}, not {variant.mode}"
+            )
         return cls
 
     def get(self, variant_name: str) -> Provider:
@@ -148,7 +153,8 @@ class ProviderRegistry:
     def variants_serving(self, *, mode: Mode, consulate: str, currency: str) -> list[VariantConfig]:
         """Enabled variants that take `currency` for `consulate` in `mode`, by name."""
         return [
-            v for _, v in sorted(self.config.variants.items())
+            v
+            for _, v in sorted(self.config.variants.items())
             if v.mode is mode and v.serves(consulate=consulate, currency=currency)
         ]
 

@@ -20,7 +20,9 @@ def timestamped_hmac(secret: str, timestamp: int, body: bytes) -> str:
 
 def signature_header(secrets: Sequence[str], timestamp: int, body: bytes, scheme: str = "v1") -> str:
     """The header a sender puts on a delivery: one signature per secret in use (several during rotation)."""
-    return ",".join([f"t={timestamp}", *(f"{scheme}={timestamped_hmac(s, timestamp, body)}" for s in secrets)])
+    return ",".join(
+        [f"t={timestamp}", *(f"{scheme}={timestamped_hmac(s, timestamp, body)}" for s in secrets)]
+    )
 
 
 @dataclass(frozen=True, slots=True)

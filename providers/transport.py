@@ -18,7 +18,9 @@ class ProviderResponseError(Exception):
 
 def unknown_cause(exc: httpx.TransportError) -> UnknownCause:
     """Classify a transport failure; only a failure to connect proves the request was never sent."""
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol):
+    if isinstance(
+        exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol
+    ):
         return UnknownCause.NOT_SENT
     if isinstance(exc, httpx.TimeoutException):
         return UnknownCause.TIMEOUT

@@ -10,7 +10,7 @@ from typing import Literal
 import httpx
 import msgspec
 
-from providers.sandbox.faults import Fault
+from providers.faults import Fault
 from providers.sandbox.wire import SIGNATURE_HEADER, WireEvent
 from providers.signing import signature_header
 

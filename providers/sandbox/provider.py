@@ -17,6 +17,7 @@ from providers.errors import (
     ProviderUnavailableError,
     WebhookPayloadError,
 )
+from providers.faults import parse_faults
 from providers.model import (
     Capabilities,
     CaptureRequest,
@@ -38,7 +39,6 @@ from providers.model import (
     WebhookAck,
     WebhookDecision,
 )
-from providers.sandbox.faults import parse_faults
 from providers.sandbox.wire import (
     FAULTS_HEADER,
     IDEMPOTENCY_HEADER,
@@ -61,9 +61,15 @@ from providers.transport import decode_json
 _STATES: dict[str, PaymentState] = {state.value: state for state in PaymentState}
 # When several payments share our reference (a failed sale, then a new one), the furthest one counts.
 _RANK = {
-    PaymentState.DISPUTED: 6, PaymentState.REFUNDED: 5, PaymentState.PARTIALLY_REFUNDED: 5,
-    PaymentState.CAPTURED: 4, PaymentState.AUTHORIZED: 3, PaymentState.PENDING: 2,
-    PaymentState.FAILED: 1, PaymentState.CANCELED: 1, PaymentState.EXPIRED: 1,
+    PaymentState.DISPUTED: 6,
+    PaymentState.REFUNDED: 5,
+    PaymentState.PARTIALLY_REFUNDED: 5,
+    PaymentState.CAPTURED: 4,
+    PaymentState.AUTHORIZED: 3,
+    PaymentState.PENDING: 2,
+    PaymentState.FAILED: 1,
+    PaymentState.CANCELED: 1,
+    PaymentState.EXPIRED: 1,
 }
 _EVENT_KINDS: dict[str, EventKind] = {
     "payment.authorized": EventKind.AUTHORIZED,
@@ -78,10 +84,18 @@ _EVENT_KINDS: dict[str, EventKind] = {
     "dispute.lost": EventKind.DISPUTE_LOST,
 }
 _ACKS = {
-    WebhookDecision.ACCEPTED: WebhookAck(status_code=200, media_type="application/json", body=b'{"received":true}'),
-    WebhookDecision.CAPTURE: WebhookAck(status_code=200, media_type="application/json", body=b'{"received":true}'),
-    WebhookDecision.REJECTED: WebhookAck(status_code=400, media_type="application/json", body=b'{"received":false}'),
-    WebhookDecision.RETRY_LATER: WebhookAck(status_code=503, media_type="application/json", body=b'{"received":false}'),
+    WebhookDecision.ACCEPTED: WebhookAck(
+        status_code=200, media_type="application/json", body=b'{"received":true}'
+    ),
+    WebhookDecision.CAPTURE: WebhookAck(
+        status_code=200, media_type="application/json", body=b'{"received":true}'
+    ),
+    WebhookDecision.REJECTED: WebhookAck(
+        status_code=400, media_type="application/json", body=b'{"received":false}'
+    ),
+    WebhookDecision.RETRY_LATER: WebhookAck(
+        status_code=503, media_type="application/json", body=b'{"received":false}'
+    ),
 }
 
 
@@ -140,7 +154,8 @@ class SandboxProvider(Provider):
 
     async def _post(self, path: str, body: msgspec.Struct, idempotency_key: str) -> httpx.Response:
         return await self.context.http.post(
-            path, content=msgspec.json.encode(body),
+            path,
+            content=msgspec.json.encode(body),
             headers={**self._headers(idempotency_key), "Content-Type": "application/json"},
         )
 
@@ -150,14 +165,21 @@ class SandboxProvider(Provider):
         if self.variant.mode is Mode.ONLINE:
             assert request.return_url is not None  # checked by Provider.create_payment
             order = CreateCheckout(
-                reference=request.reference, amount=amount, description=request.description,
-                capture_method=request.capture.value, return_url=request.return_url,
-                cancel_url=request.cancel_url, notify_url=notify_url,
+                reference=request.reference,
+                amount=amount,
+                description=request.description,
+                capture_method=request.capture.value,
+                return_url=request.return_url,
+                cancel_url=request.cancel_url,
+                notify_url=notify_url,
             )
             response = await self._post("/v1/checkouts", order, idempotency_key)
         else:
             sale = StartSale(
-                reference=request.reference, amount=amount, description=request.description, notify_url=notify_url
+                reference=request.reference,
+                amount=amount,
+                description=request.description,
+                notify_url=notify_url,
             )
             response = await self._post(f"/v1/terminals/{request.terminal_id}/sales", sale, idempotency_key)
         refused = self._refusal(response)
@@ -167,8 +189,11 @@ class SandboxProvider(Provider):
         result = _result_of(payment, amount=payment.amount.money())
         if payment.channel == "online" and payment.checkout_url:
             return ProviderResult(
-                outcome=result.outcome, state=result.state, provider_reference=payment.id,
-                amount=payment.amount.money(), next_action=Redirect(url=payment.checkout_url),
+                outcome=result.outcome,
+                state=result.state,
+                provider_reference=payment.id,
+                amount=payment.amount.money(),
+                next_action=Redirect(url=payment.checkout_url),
             )
         return result
 
@@ -185,7 +210,9 @@ class SandboxProvider(Provider):
 
     async def _void(self, request: VoidRequest, idempotency_key: str) -> ProviderResult:
         payment_id = request.provider_reference or await self._payment_id(request.reference)
-        response = await self.context.http.post(f"/v1/payments/{payment_id}/void", headers=self._headers(idempotency_key))
+        response = await self.context.http.post(
+            f"/v1/payments/{payment_id}/void", headers=self._headers(idempotency_key)
+        )
         refused = self._refusal(response)
         if refused is not None:
             return refused
@@ -195,7 +222,9 @@ class SandboxProvider(Provider):
     async def _refund(self, request: RefundRequest, idempotency_key: str) -> ProviderResult:
         payment_id = request.provider_reference or await self._payment_id(request.reference)
         body = RefundBody(
-            amount=WireAmount.of(request.amount), refund_reference=request.refund_reference, reason=request.reason
+            amount=WireAmount.of(request.amount),
+            refund_reference=request.refund_reference,
+            reason=request.reason,
         )
         response = await self._post(f"/v1/payments/{payment_id}/refunds", body, idempotency_key)
         refused = self._refusal(response)
@@ -203,7 +232,9 @@ class SandboxProvider(Provider):
             return refused
         made = decode_json(response, WireRefund)
         return ProviderResult(
-            outcome=Outcome.succeeded(), provider_reference=made.payment_id, operation_reference=made.id,
+            outcome=Outcome.succeeded(),
+            provider_reference=made.payment_id,
+            operation_reference=made.id,
             amount=made.amount.money(),
         )
 
@@ -212,7 +243,9 @@ class SandboxProvider(Provider):
         if response.is_success:
             return None
         if response.status_code >= 500:
-            return ProviderResult.unknown(UnknownCause.PROVIDER_ERROR, f"sandbox answered HTTP {response.status_code}")
+            return ProviderResult.unknown(
+                UnknownCause.PROVIDER_ERROR, f"sandbox answered HTTP {response.status_code}"
+            )
         if response.status_code == 429:
             return ProviderResult.unknown(UnknownCause.NOT_SENT, "sandbox is rate limiting")
         error = decode_json(response, ErrorBody).error
@@ -227,14 +260,18 @@ class SandboxProvider(Provider):
         return _furthest(payments).id
 
     async def _find(self, reference: str) -> list[WirePayment]:
-        response = await self.context.http.get("/v1/payments", params={"reference": reference}, headers=self._headers())
+        response = await self.context.http.get(
+            "/v1/payments", params={"reference": reference}, headers=self._headers()
+        )
         _raise_unavailable(response)
         return list(decode_json(response, PaymentList).data)
 
     async def _fetch_status(self, reference: str, provider_reference: str | None) -> StatusReport:
         payments: list[WirePayment] = []
         if provider_reference is not None:
-            response = await self.context.http.get(f"/v1/payments/{provider_reference}", headers=self._headers())
+            response = await self.context.http.get(
+                f"/v1/payments/{provider_reference}", headers=self._headers()
+            )
             if response.status_code != 404:
                 _raise_unavailable(response)
                 payments = [decode_json(response, WirePayment)]
@@ -243,15 +280,25 @@ class SandboxProvider(Provider):
         now = self.context.clock()
         if not payments:
             return StatusReport(
-                state=PaymentState.NOT_FOUND, reference=reference, provider_reference=None, amount=None,
-                captured=None, refunded=None, checked_at=now,
+                state=PaymentState.NOT_FOUND,
+                reference=reference,
+                provider_reference=None,
+                amount=None,
+                captured=None,
+                refunded=None,
+                checked_at=now,
             )
         payment = _furthest(payments)
         currency = payment.amount.currency
         return StatusReport(
-            state=_STATES[payment.status], reference=reference, provider_reference=payment.id,
-            amount=payment.amount.money(), captured=Money(payment.captured_minor, currency),
-            refunded=Money(payment.refunded_minor, currency), checked_at=now, detail=payment.last_error or "",
+            state=_STATES[payment.status],
+            reference=reference,
+            provider_reference=payment.id,
+            amount=payment.amount.money(),
+            captured=Money(payment.captured_minor, currency),
+            refunded=Money(payment.refunded_minor, currency),
+            checked_at=now,
+            detail=payment.last_error or "",
         )
 
     async def _settlement_lines(self, day: date) -> list[SettlementLine]:
@@ -260,9 +307,15 @@ class SandboxProvider(Provider):
         report = decode_json(response, SettlementReport)
         return [
             SettlementLine(
-                kind=SettlementKind(line.kind), our_reference=line.reference, provider_reference=line.payment_id,
-                operation_reference=line.operation_id, payout_reference=line.payout_id,
-                gross=line.gross.money(), fee=line.fee.money(), net=line.net.money(), value_date=day,
+                kind=SettlementKind(line.kind),
+                our_reference=line.reference,
+                provider_reference=line.payment_id,
+                operation_reference=line.operation_id,
+                payout_reference=line.payout_id,
+                gross=line.gross.money(),
+                fee=line.fee.money(),
+                net=line.net.money(),
+                value_date=day,
             )
             for line in report.lines
         ]
@@ -272,8 +325,11 @@ class SandboxProvider(Provider):
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, now: datetime) -> VerifiedWebhook:
         lowered = {name.lower(): value for name, value in headers.items()}
         signed_at = verify_timestamped(
-            lowered.get(SIGNATURE_HEADER.lower()), raw_body,
-            secrets=self.context.secrets.all("webhook_secrets"), now=now, tolerance=self._tolerance,
+            lowered.get(SIGNATURE_HEADER.lower()),
+            raw_body,
+            secrets=self.context.secrets.all("webhook_secrets"),
+            now=now,
+            tolerance=self._tolerance,
             header_name=SIGNATURE_HEADER,
         )
         return VerifiedWebhook(headers=lowered, body=raw_body, signed_at=signed_at)
@@ -286,11 +342,16 @@ class SandboxProvider(Provider):
             raise WebhookPayloadError(f"sandbox webhook body is not a sandbox event: {exc}") from exc
         return (
             ProviderEvent(
-                provider=self.name, event_id=event.id, kind=_EVENT_KINDS[event.type],
-                our_reference=event.data.reference, provider_reference=event.data.payment_id, amount=amount,
+                provider=self.name,
+                event_id=event.id,
+                kind=_EVENT_KINDS[event.type],
+                our_reference=event.data.reference,
+                provider_reference=event.data.payment_id,
+                amount=amount,
                 occurred_at=datetime.fromtimestamp(event.created, UTC),
                 operation_reference=event.data.refund_id or event.data.dispute_id,
-                our_operation_reference=event.data.refund_reference, reason=event.data.reason or "",
+                our_operation_reference=event.data.refund_reference,
+                reason=event.data.reason or "",
             ),
         )
 
@@ -306,14 +367,19 @@ def _result_of(payment: WirePayment, *, amount: Money) -> ProviderResult:
     state = _STATES[payment.status]
     if state is PaymentState.FAILED:
         return ProviderResult(
-            outcome=Outcome.declined(payment.last_error or "declined"), state=state,
-            provider_reference=payment.id, amount=payment.amount.money(),
+            outcome=Outcome.declined(payment.last_error or "declined"),
+            state=state,
+            provider_reference=payment.id,
+            amount=payment.amount.money(),
         )
-    return ProviderResult(outcome=Outcome.succeeded(), state=state, provider_reference=payment.id, amount=amount)
+    return ProviderResult(
+        outcome=Outcome.succeeded(), state=state, provider_reference=payment.id, amount=amount
+    )
 
 
 def _raise_unavailable(response: httpx.Response) -> None:
     if not response.is_success:
         raise ProviderUnavailableError(
-            f"sandbox answered HTTP {response.status_code} to {response.request.method} {response.request.url.path}"
+            f"sandbox answered HTTP {response.status_code} to "
+            f"{response.request.method} {response.request.url.path}"
         )

@@ -20,9 +20,9 @@ import msgspec
 from litestar import Litestar, Request, Response, get, post, put
 from litestar.response import Redirect
 
+from providers.faults import Fault, parse_faults
 from providers.loopback import LOCALHOST
 from providers.loopback import serve as serve_on_loopback
-from providers.sandbox.faults import Fault, parse_faults
 from providers.sandbox.outbox import Outbox
 from providers.sandbox.state import Bank, SimError, SimPayment, SimulatorSettings
 from providers.sandbox.wire import (
@@ -39,7 +39,9 @@ from providers.sandbox.wire import (
 
 AnyRequest = Request[Any, Any, Any]
 _pages = jinja2.Environment(
-    loader=jinja2.PackageLoader("providers.sandbox", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    loader=jinja2.PackageLoader("providers.sandbox", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
 )
 
 
@@ -72,7 +74,9 @@ def _sim(request: AnyRequest) -> SandboxSimulator:
 
 
 def _json(status: int, payload: msgspec.Struct, headers: dict[str, str] | None = None) -> Response[bytes]:
-    return Response(msgspec.json.encode(payload), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        msgspec.json.encode(payload), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _authenticate(request: AnyRequest) -> None:
@@ -97,7 +101,9 @@ async def _mutating(request: AnyRequest, execute: Execute) -> Response[bytes]:
     sim = _sim(request)
     key = request.headers.get(IDEMPOTENCY_HEADER.lower())
     if not key:
-        raise SimError(400, "invalid_request", "idempotency_key_missing", f"send an {IDEMPOTENCY_HEADER} header")
+        raise SimError(
+            400, "invalid_request", "idempotency_key_missing", f"send an {IDEMPOTENCY_HEADER} header"
+        )
     try:
         faults = parse_faults(request.headers.get(FAULTS_HEADER.lower()))
     except ValueError as exc:
@@ -109,22 +115,32 @@ async def _mutating(request: AnyRequest, execute: Execute) -> Response[bytes]:
         if stored is not None:
             if stored.fingerprint != fingerprint:
                 raise SimError(
-                    422, "idempotency_conflict", "idempotency_key_reused",
+                    422,
+                    "idempotency_conflict",
+                    "idempotency_key_reused",
                     f"idempotency key {key!r} was used for another request",
                 )
             return Response(
-                stored.content, status_code=stored.status, media_type="application/json",
+                stored.content,
+                status_code=stored.status,
+                media_type="application/json",
                 headers={"Idempotent-Replayed": "true"},
             )
         try:
             status, payload, reference = await execute(body, faults)
         except SimError as exc:
-            status, payload, reference = exc.status, ErrorBody(WireError(type=exc.type, code=exc.code, message=exc.message)), ""
+            status, payload, reference = (
+                exc.status,
+                ErrorBody(WireError(type=exc.type, code=exc.code, message=exc.message)),
+                "",
+            )
         content = msgspec.json.encode(payload)
         sim.idempotency[key] = _Stored(fingerprint, status, content)
     effective = faults | sim.bank.order_faults.get(reference, frozenset())
     if status < 400 and Fault.ERROR_AFTER_CHARGE in effective:
-        return _json(500, ErrorBody(WireError(type="api_error", code="internal", message="simulated failure")))
+        return _json(
+            500, ErrorBody(WireError(type="api_error", code="internal", message="simulated failure"))
+        )
     if status < 400 and Fault.TIMEOUT_AFTER_CHARGE in effective:
         await _hang(request, sim.settings.hang_seconds)
     return Response(content, status_code=status, media_type="application/json")
@@ -174,12 +190,19 @@ async def create_checkout(request: AnyRequest) -> Response[bytes]:
         order: CreateCheckout = _decode(body, CreateCheckout)
         with _with_faults(sim, faults) as bank:
             payment = bank.open_payment(
-                reference=order.reference, amount=order.amount, channel="online",
-                capture_method=order.capture_method, description=order.description,
-                return_url=order.return_url, cancel_url=order.cancel_url, notify_url=order.notify_url,
+                reference=order.reference,
+                amount=order.amount,
+                channel="online",
+                capture_method=order.capture_method,
+                description=order.description,
+                return_url=order.return_url,
+                cancel_url=order.cancel_url,
+                notify_url=order.notify_url,
             )
             if faults:  # faults sent with the order stay with the order
-                bank.order_faults[order.reference] = bank.order_faults.get(order.reference, frozenset()) | faults
+                bank.order_faults[order.reference] = (
+                    bank.order_faults.get(order.reference, frozenset()) | faults
+                )
         return 201, bank.wire(payment, _checkout_url(request, payment)), order.reference
 
     return await _mutating(request, execute)
@@ -193,8 +216,13 @@ async def start_sale(request: AnyRequest, terminal_id: str) -> Response[bytes]:
         sale: StartSale = _decode(body, StartSale)
         with _with_faults(sim, faults) as bank:
             payment = bank.open_payment(
-                reference=sale.reference, amount=sale.amount, channel="terminal", capture_method="automatic",
-                description=sale.description, notify_url=sale.notify_url, terminal_id=terminal_id,
+                reference=sale.reference,
+                amount=sale.amount,
+                channel="terminal",
+                capture_method="automatic",
+                description=sale.description,
+                notify_url=sale.notify_url,
+                terminal_id=terminal_id,
             )
         await asyncio.sleep(sim.settings.card_delay_seconds)  # the cardholder presents the card
         with _with_faults(sim, faults) as bank:
@@ -222,7 +250,7 @@ async def capture(request: AnyRequest, payment_id: str) -> Response[bytes]:
 async def void(request: AnyRequest, payment_id: str) -> Response[bytes]:
     sim = _sim(request)
 
-    async def execute(body: bytes, faults: frozenset[Fault]) -> tuple[int, msgspec.Struct, str]:
+    async def execute(body: bytes, faults: frozenset[Fault]) -> tuple[int, msgspec.Struct, str]:  # noqa: ARG001
         with _with_faults(sim, faults) as bank:
             payment = bank.payment(payment_id)
             bank.void(payment)
@@ -257,7 +285,9 @@ async def show_payment(request: AnyRequest, payment_id: str) -> Response[bytes]:
 async def find_payments(request: AnyRequest, reference: str) -> Response[bytes]:
     _authenticate(request)
     bank = _sim(request).bank
-    return _json(200, PaymentList(tuple(bank.wire(p, _checkout_url(request, p)) for p in bank.find(reference))))
+    return _json(
+        200, PaymentList(tuple(bank.wire(p, _checkout_url(request, p)) for p in bank.find(reference)))
+    )
 
 
 @get("/v1/settlements/{day:str}")
@@ -273,10 +303,14 @@ async def settlement(request: AnyRequest, day: str) -> Response[bytes]:
 # -- hosted checkout page -------------------------------------------------------------------------------
 
 
-def _page(request: AnyRequest, payment: SimPayment, error: str | None = None) -> Response[bytes]:
+def _page(payment: SimPayment, error: str | None = None) -> Response[bytes]:
     html = _pages.get_template("checkout.html").render(
-        description=payment.description, reference=payment.reference, amount=str(payment.amount),
-        status=payment.status, error=error, action=f"/checkout/{payment.id}",
+        description=payment.description,
+        reference=payment.reference,
+        amount=str(payment.amount),
+        status=payment.status,
+        error=error,
+        action=f"/checkout/{payment.id}",
     )
     return Response(html.encode(), media_type="text/html; charset=utf-8", status_code=200)
 
@@ -289,7 +323,7 @@ def _back_to(url: str, **params: str) -> str:
 
 @get("/checkout/{payment_id:str}")
 async def checkout_page(request: AnyRequest, payment_id: str) -> Response[bytes]:
-    return _page(request, _sim(request).bank.payment(payment_id))
+    return _page(_sim(request).bank.payment(payment_id))
 
 
 @post("/checkout/{payment_id:str}", status_code=200)
@@ -298,21 +332,31 @@ async def checkout_decision(request: AnyRequest, payment_id: str) -> Response[by
     payment = bank.payment(payment_id)
     decision = (await request.form()).get("decision")
     if payment.status != "pending":
-        return _page(request, payment, f"this payment is already {payment.status}")
+        return _page(payment, f"this payment is already {payment.status}")
     if decision == "cancel":
         bank.cancel_checkout(payment)
-        return Redirect(_back_to(payment.cancel_url or payment.return_url or "/", sandbox_payment=payment.id,
-                                 status=payment.status), status_code=303)
+        return Redirect(
+            _back_to(
+                payment.cancel_url or payment.return_url or "/",
+                sandbox_payment=payment.id,
+                status=payment.status,
+            ),
+            status_code=303,
+        )
     if decision == "approve":
         bank.approve(payment, bank.faults_for(payment.reference))
     elif decision == "decline":
         bank.decline(payment)
     else:
-        raise SimError(400, "invalid_request", "decision_invalid", "decision must be approve, decline or cancel")
+        raise SimError(
+            400, "invalid_request", "decision_invalid", "decision must be approve, decline or cancel"
+        )
     if payment.status == "pending":  # declined: the cardholder may try again
-        return _page(request, payment, "The card was declined. Try again or cancel.")
-    return Redirect(_back_to(payment.return_url or "/", sandbox_payment=payment.id, status=payment.status),
-                    status_code=303)
+        return _page(payment, "The card was declined. Try again or cancel.")
+    return Redirect(
+        _back_to(payment.return_url or "/", sandbox_payment=payment.id, status=payment.status),
+        status_code=303,
+    )
 
 
 # -- controls for tests and demos -------------------------------------------------------------------------
@@ -360,13 +404,25 @@ async def set_order_faults(request: AnyRequest, reference: str) -> Response[byte
 @get("/sandbox/webhooks")
 async def list_webhooks(request: AnyRequest) -> Response[bytes]:
     outbox = _sim(request).outbox
-    return _json(200, _DeliveryList([
-        _DeliveryView(
-            event_id=d.event.id, type=d.event.type, reference=d.event.data.reference, target=d.target,
-            state=d.state, attempts=d.attempts, copies=d.copies, headers=outbox.headers(d), body=d.body.decode(),
-        )
-        for d in outbox.deliveries
-    ]))
+    return _json(
+        200,
+        _DeliveryList(
+            [
+                _DeliveryView(
+                    event_id=d.event.id,
+                    type=d.event.type,
+                    reference=d.event.data.reference,
+                    target=d.target,
+                    state=d.state,
+                    attempts=d.attempts,
+                    copies=d.copies,
+                    headers=outbox.headers(d),
+                    body=d.body.decode(),
+                )
+                for d in outbox.deliveries
+            ]
+        ),
+    )
 
 
 @post("/sandbox/webhooks/flush", status_code=200)
@@ -392,7 +448,7 @@ async def expire(request: AnyRequest, payment_id: str) -> Response[bytes]:
     return _json(200, bank.wire(payment))
 
 
-def _on_sim_error(request: AnyRequest, exc: SimError) -> Response[bytes]:
+def _on_sim_error(request: AnyRequest, exc: SimError) -> Response[bytes]:  # noqa: ARG001 - litestar's signature
     return _json(exc.status, ErrorBody(WireError(type=exc.type, code=exc.code, message=exc.message)))
 
 
@@ -401,7 +457,7 @@ def create_app(settings: SimulatorSettings | None = None) -> Litestar:
     simulator = SandboxSimulator.build(settings or SimulatorSettings())
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:  # noqa: ARG001 - litestar's signature
         await simulator.outbox.start()
         try:
             yield
@@ -410,8 +466,21 @@ def create_app(settings: SimulatorSettings | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[
-            create_checkout, start_sale, capture, void, refund, show_payment, find_payments, settlement,
-            checkout_page, checkout_decision, set_order_faults, list_webhooks, flush_webhooks, dispute, expire,
+            create_checkout,
+            start_sale,
+            capture,
+            void,
+            refund,
+            show_payment,
+            find_payments,
+            settlement,
+            checkout_page,
+            checkout_decision,
+            set_order_faults,
+            list_webhooks,
+            flush_webhooks,
+            dispute,
+            expire,
         ],
         exception_handlers={SimError: _on_sim_error},
         lifespan=[lifespan],

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Literal
 
 from ledger.money import Money, MoneyError
-from providers.sandbox.faults import Fault
+from providers.faults import Fault
 from providers.sandbox.outbox import Outbox
 from providers.sandbox.wire import (
     EventData,
@@ -46,14 +46,25 @@ class SimulatorSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SimulatorSettings:
-        """Settings for `etimbre sandbox serve`, sharing the service's sandbox secrets."""
-        keys = tuple(k for k in (env.get("ETIMBRE_SANDBOX_API_KEY"),) if k) or cls.api_keys
+        """Settings for `etimbre sandbox serve`, sharing the service's sandbox secrets.
+
+        ETIMBRE_SANDBOX_API_KEY, ETIMBRE_SANDBOX_WEBHOOK_SECRET (and _NEXT during a rotation),
+        ETIMBRE_SANDBOX_NOTIFY_URL; the defaults fill in what is unset.
+        """
+        settings = cls()
+        key = env.get("ETIMBRE_SANDBOX_API_KEY")
         hooks = tuple(
-            s for s in (env.get("ETIMBRE_SANDBOX_WEBHOOK_SECRET"), env.get("ETIMBRE_SANDBOX_WEBHOOK_SECRET_NEXT")) if s
+            s
+            for s in (
+                env.get("ETIMBRE_SANDBOX_WEBHOOK_SECRET"),
+                env.get("ETIMBRE_SANDBOX_WEBHOOK_SECRET_NEXT"),
+            )
+            if s
         )
-        return cls(
-            api_keys=keys,
-            webhook_secrets=hooks or cls.webhook_secrets,
+        return replace(
+            settings,
+            api_keys=(key,) if key else settings.api_keys,
+            webhook_secrets=hooks or settings.webhook_secrets,
             notify_url=env.get("ETIMBRE_SANDBOX_NOTIFY_URL") or None,
         )
 
@@ -137,13 +148,23 @@ class Bank:
         for existing in self.by_reference.get(reference, []):
             if self.payments[existing].status not in {"failed", "canceled", "expired"}:
                 raise SimError(
-                    409, "invalid_request", "reference_in_use",
+                    409,
+                    "invalid_request",
+                    "reference_in_use",
                     f"reference {reference} already has an open payment {existing}",
                 )
         payment = SimPayment(
-            id=new_id("pay"), reference=reference, channel=channel, amount=money,
-            capture_method=capture_method, description=description, created=self.now(),
-            return_url=return_url, cancel_url=cancel_url, notify_url=notify_url, terminal_id=terminal_id,
+            id=new_id("pay"),
+            reference=reference,
+            channel=channel,
+            amount=money,
+            capture_method=capture_method,
+            description=description,
+            created=self.now(),
+            return_url=return_url,
+            cancel_url=cancel_url,
+            notify_url=notify_url,
+            terminal_id=terminal_id,
         )
         self.payments[payment.id] = payment
         self.by_reference.setdefault(reference, []).append(payment.id)
@@ -212,13 +233,19 @@ class Bank:
             raise SimError(409, "invalid_request", "payment_unexpected_state", f"payment is {payment.status}")
         self._same_currency(payment, amount)
         if any(r.refund_reference == refund_reference for r in payment.refunds):
-            raise SimError(409, "invalid_request", "refund_reference_in_use", f"{refund_reference} was refunded")
+            raise SimError(
+                409, "invalid_request", "refund_reference_in_use", f"{refund_reference} was refunded"
+            )
         if amount.minor <= 0 or payment.refunded_minor + amount.minor > payment.captured_minor:
-            raise SimError(400, "invalid_request", "amount_too_large", "refunds would exceed the captured amount")
+            raise SimError(
+                400, "invalid_request", "amount_too_large", "refunds would exceed the captured amount"
+            )
         refund = SimRefund(new_id("ref"), refund_reference, amount, self.now())
         payment.refunds.append(refund)
         payment.refunded_minor += amount.minor
-        payment.status = "refunded" if payment.refunded_minor == payment.captured_minor else "partially_refunded"
+        payment.status = (
+            "refunded" if payment.refunded_minor == payment.captured_minor else "partially_refunded"
+        )
         self._event("refund.succeeded", payment, amount, refund=refund)
         return refund
 
@@ -241,20 +268,31 @@ class Bank:
 
     def wire(self, payment: SimPayment, checkout_url: str | None = None) -> WirePayment:
         return WirePayment(
-            id=payment.id, reference=payment.reference, channel=payment.channel, status=payment.status,
-            amount=WireAmount.of(payment.amount), authorized_minor=payment.authorized_minor,
-            captured_minor=payment.captured_minor, refunded_minor=payment.refunded_minor,
-            capture_method=payment.capture_method, created=int(payment.created.timestamp()),
+            id=payment.id,
+            reference=payment.reference,
+            channel=payment.channel,
+            status=payment.status,
+            amount=WireAmount.of(payment.amount),
+            authorized_minor=payment.authorized_minor,
+            captured_minor=payment.captured_minor,
+            refunded_minor=payment.refunded_minor,
+            capture_method=payment.capture_method,
+            created=int(payment.created.timestamp()),
             checkout_url=checkout_url if payment.channel == "online" else None,
-            terminal_id=payment.terminal_id, last_error=payment.last_error,
+            terminal_id=payment.terminal_id,
+            last_error=payment.last_error,
             refunds=tuple(self.wire_refund(payment, r) for r in payment.refunds),
         )
 
     @staticmethod
     def wire_refund(payment: SimPayment, refund: SimRefund) -> WireRefund:
         return WireRefund(
-            id=refund.id, payment_id=payment.id, reference=payment.reference,
-            refund_reference=refund.refund_reference, amount=WireAmount.of(refund.amount), status="succeeded",
+            id=refund.id,
+            payment_id=payment.id,
+            reference=payment.reference,
+            refund_reference=refund.refund_reference,
+            amount=WireAmount.of(refund.amount),
+            status="succeeded",
             created=int(refund.created.timestamp()),
         )
 
@@ -269,15 +307,18 @@ class Bank:
                     (gross.minor * self.settings.fee_bp + 5_000) // 10_000 + self.settings.fee_fixed_minor,
                     gross.currency,
                 )
-                lines.append(self._line("capture", payment, f"ch_{payment.id[4:]}", gross, fee, payout))
-            for refund in payment.refunds:
-                if refund.created.date() == day:
-                    zero = Money.zero(refund.amount.currency)
-                    lines.append(self._line("refund", payment, refund.id, -refund.amount, zero, payout))
+                operation = f"ch_{payment.id[4:]}"
+                lines.append(self._line("capture", payment, operation, gross=gross, fee=fee, payout=payout))
+            zero = Money.zero(payment.amount.currency)
+            lines.extend(
+                self._line("refund", payment, refund.id, gross=-refund.amount, fee=zero, payout=payout)
+                for refund in payment.refunds
+                if refund.created.date() == day
+            )
             if payment.dispute_lost_at and payment.dispute_lost_at.date() == day and payment.dispute_id:
-                zero = Money.zero(payment.amount.currency)
+                lost = -self._captured(payment)
                 lines.append(
-                    self._line("chargeback", payment, payment.dispute_id, -self._captured(payment), zero, payout)
+                    self._line("chargeback", payment, payment.dispute_id, gross=lost, fee=zero, payout=payout)
                 )
         return SettlementReport(day=day.isoformat(), lines=tuple(lines))
 
@@ -285,13 +326,24 @@ class Bank:
 
     @staticmethod
     def _line(
-        kind: Literal["capture", "refund", "chargeback"], payment: SimPayment, operation: str,
-        gross: Money, fee: Money, payout: str,
+        kind: Literal["capture", "refund", "chargeback"],
+        payment: SimPayment,
+        operation: str,
+        *,
+        gross: Money,
+        fee: Money,
+        payout: str,
     ) -> SettlementLineBody:
         return SettlementLineBody(
-            id=f"st_{operation}", kind=kind, payment_id=payment.id, reference=payment.reference,
-            operation_id=operation, gross=WireAmount.of(gross), fee=WireAmount.of(fee),
-            net=WireAmount.of(gross - fee), payout_id=payout,
+            id=f"st_{operation}",
+            kind=kind,
+            payment_id=payment.id,
+            reference=payment.reference,
+            operation_id=operation,
+            gross=WireAmount.of(gross),
+            fee=WireAmount.of(fee),
+            net=WireAmount.of(gross - fee),
+            payout_id=payout,
         )
 
     @staticmethod
@@ -302,23 +354,37 @@ class Bank:
     def _same_currency(payment: SimPayment, amount: Money) -> None:
         if amount.currency != payment.amount.currency:
             raise SimError(
-                400, "invalid_request", "currency_mismatch",
+                400,
+                "invalid_request",
+                "currency_mismatch",
                 f"payment is in {payment.amount.currency}, not {amount.currency}",
             )
 
     def _event(
-        self, type_: EventType, payment: SimPayment, amount: Money, *, reason: str | None = None,
+        self,
+        type_: EventType,
+        payment: SimPayment,
+        amount: Money,
+        *,
+        reason: str | None = None,
         refund: SimRefund | None = None,
     ) -> None:
         event = WireEvent(
-            id=new_id("evt"), type=type_, created=int(self.now().timestamp()),
+            id=new_id("evt"),
+            type=type_,
+            created=int(self.now().timestamp()),
             data=EventData(
-                payment_id=payment.id, reference=payment.reference, amount=WireAmount.of(amount),
+                payment_id=payment.id,
+                reference=payment.reference,
+                amount=WireAmount.of(amount),
                 refund_id=refund.id if refund else None,
                 refund_reference=refund.refund_reference if refund else None,
-                dispute_id=payment.dispute_id if type_.startswith("dispute.") else None, reason=reason,
+                dispute_id=payment.dispute_id if type_.startswith("dispute.") else None,
+                reason=reason,
             ),
         )
         self.outbox.enqueue(
-            event, target=payment.notify_url or self.settings.notify_url, faults=self.faults_for(payment.reference)
+            event,
+            target=payment.notify_url or self.settings.notify_url,
+            faults=self.faults_for(payment.reference),
         )

@@ -9,12 +9,27 @@ import msgspec
 from ledger.money import Money
 
 PaymentStatus = Literal[
-    "pending", "authorized", "captured", "partially_refunded", "refunded", "failed", "canceled", "expired",
+    "pending",
+    "authorized",
+    "captured",
+    "partially_refunded",
+    "refunded",
+    "failed",
+    "canceled",
+    "expired",
     "disputed",
 ]
 EventType = Literal[
-    "payment.authorized", "payment.captured", "payment.declined", "payment.failed", "payment.canceled",
-    "payment.expired", "refund.succeeded", "dispute.opened", "dispute.won", "dispute.lost",
+    "payment.authorized",
+    "payment.captured",
+    "payment.declined",
+    "payment.failed",
+    "payment.canceled",
+    "payment.expired",
+    "refund.succeeded",
+    "dispute.opened",
+    "dispute.won",
+    "dispute.lost",
 ]
 SIGNATURE_HEADER = "Sandbox-Signature"
 FAULTS_HEADER = "Sandbox-Faults"

@@ -1,4 +1,4 @@
-"""Faults the sandbox simulator can inject, per request (a header) or per order (a control call)."""
+"""Faults the local simulators and fake gateways inject, per request (a header) or per order."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ class Fault(StrEnum):
     TIMEOUT_AFTER_CHARGE = "timeout-after-charge"  # the operation is done, the answer comes too late
     ERROR_AFTER_CHARGE = "error-after-charge"  # the operation is done, the answer is a 500
     LOST_CALLBACK = "lost-callback"  # webhooks are signed and recorded but never delivered
-    DUPLICATE_WEBHOOKS = "duplicate-webhooks"  # every webhook is delivered three times
+    DUPLICATE_WEBHOOKS = "duplicate-webhooks"  # every webhook or callback is delivered three times
     REORDERED_WEBHOOKS = "reordered-webhooks"  # webhooks are held and delivered newest first
 
 
