@@ -31,8 +31,18 @@ _pages = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 _CASABLANCA = ZoneInfo("Africa/Casablanca")
-_REQUIRED = ("clientid", "storetype", "TranType", "amount", "currency", "oid", "okUrl", "failUrl", "callbackUrl",
-             "rnd", "hashAlgorithm", "HASH")  # fmt: skip
+_REQUIRED = (
+    "clientid", "storetype", "TranType", "amount", "currency", "oid", "okUrl", "failUrl", "callbackUrl",
+    "rnd", "hashAlgorithm", "HASH",
+)  # fmt: skip
+
+
+class _RefusedError(Exception):
+    """The fake gateway refuses a form or an API call; the message is what CMI would say."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,7 +50,7 @@ class FakeCmiSettings:
     client_id: str = "600000000"
     store_keys: tuple[str, ...] = ("TEST-STORE-KEY",)  # the first signs callbacks; all verify forms
     api_user: str = "etimbre-api"
-    api_password: str = "api-password"
+    api_password: str = "api-password"  # noqa: S105 - the fake's own test credential
     hang_seconds: float = 30.0  # how late a "timeout-after-charge" API answer comes
     callback_timeout: float = 10.0
 
@@ -95,21 +105,34 @@ def _html(template: str, status: int = 200, **context: object) -> Response[bytes
 async def payment_page(request: AnyRequest) -> Response[bytes]:
     fake = _fake(request)
     fields = dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
+    try:
+        order = _order_for_form(fake, fields)
+    except _RefusedError as exc:
+        return _html("error.html", exc.status, message=exc.message)
+    session = secrets.token_hex(8)
+    fake.sessions[session] = fields
+    return _html(
+        "payment.html", oid=order.oid, amount=str(order.amount), lang=fields.get("lang", "fr"),
+        action=f"/fim/est3Dgate/{session}",
+    )  # fmt: skip
+
+
+def _order_for_form(fake: FakeCmi, fields: dict[str, str]) -> FakeOrder:
     missing = [name for name in _REQUIRED if not fields.get(name)]
     if missing:
-        return _html("error.html", 400, message=f"Champs manquants : {', '.join(missing)}")
+        raise _RefusedError(f"Champs manquants : {', '.join(missing)}")
     if fields["clientid"] != fake.settings.client_id or fields["storetype"] != "3D_PAY_HOSTING":
-        return _html("error.html", 400, message="Marchand ou type de boutique inconnu")
+        raise _RefusedError("Marchand ou type de boutique inconnu")
     if fields["hashAlgorithm"] != "ver3" or not hash_matches(
         fields, fields["HASH"], fake.settings.store_keys
     ):
-        return _html("error.html", 400, message="Hash invalide")
+        raise _RefusedError("Hash invalide")
     try:
         amount = Money.parse(fields["amount"], currency_from_numeric(int(fields["currency"])))
     except (ValueError, MoneyError) as exc:
-        return _html("error.html", 400, message=f"Montant invalide : {exc}")
+        raise _RefusedError(f"Montant invalide : {exc}") from exc
     if fields["TranType"] not in {"PreAuth", "Auth"}:
-        return _html("error.html", 400, message="TranType invalide")
+        raise _RefusedError("TranType invalide")
     order = fake.orders.get(fields["oid"])
     if order is None:
         zero = Money.zero(amount.currency)
@@ -118,15 +141,10 @@ async def payment_page(request: AnyRequest) -> Response[bytes]:
         )
         fake.orders[order.oid] = order
     elif order.status in {"A", "C", "V"}:
-        return _html("error.html", 409, message=f"La commande {order.oid} est déjà traitée")
+        raise _RefusedError(f"La commande {order.oid} est déjà traitée", 409)
     elif order.amount != amount:
-        return _html("error.html", 409, message=f"La commande {order.oid} a un autre montant")
-    session = secrets.token_hex(8)
-    fake.sessions[session] = fields
-    return _html(
-        "payment.html", oid=order.oid, amount=str(amount), lang=fields.get("lang", "fr"),
-        action=f"/fim/est3Dgate/{session}",
-    )  # fmt: skip
+        raise _RefusedError(f"La commande {order.oid} a un autre montant", 409)
+    return order
 
 
 @post("/fim/est3Dgate/{session:str}", status_code=200)
@@ -249,37 +267,46 @@ def _order_status(oid: str, order: FakeOrder | None) -> Cc5Response:
 
 
 def _operate(fake: FakeCmi, order: FakeOrder, call: Cc5Request) -> Cc5Response:
-    amount: Money | None = None
-    if call.total is not None:
-        try:
-            currency = currency_from_numeric(int(call.currency or "0"))
-            amount = Money.parse(call.total, currency)
-        except (ValueError, MoneyError) as exc:
-            return _error(order.oid, f"Invalid amount: {exc}")
-        if currency != order.amount.currency:
-            return _error(order.oid, "Currency does not match the order")
-    if call.type == "PostAuth":
-        if order.status != "A":
-            return _error(order.oid, f"PostAuth not allowed on an order in state {order.status or 'none'}")
-        capture = amount or order.amount
-        if capture > order.amount:
-            return _error(order.oid, "PostAuth amount exceeds the authorization")
-        order.status, order.captured = "C", capture
-    elif call.type == "Void":
-        if order.status != "A":
-            return _error(order.oid, f"Void not allowed on an order in state {order.status or 'none'}")
-        order.status = "V"
-    elif call.type == "Credit":
-        if order.status != "C" or amount is None:
-            return _error(order.oid, "Credit needs a captured order and a Total")
-        if order.refunded + amount > order.captured:
-            return _error(order.oid, "Credit amount exceeds the captured amount")
-        order.refunded += amount
-    else:
-        return _error(order.oid, f"Unsupported Type {call.type!r}")
+    try:
+        amount = _call_amount(order, call)
+        if call.type == "PostAuth":
+            _require(order, "A", call.type)
+            capture = amount or order.amount
+            if capture > order.amount:
+                raise _RefusedError("PostAuth amount exceeds the authorization")
+            order.status, order.captured = "C", capture
+        elif call.type == "Void":
+            _require(order, "A", call.type)
+            order.status = "V"
+        elif call.type == "Credit":
+            _require(order, "C", call.type)
+            if amount is None or order.refunded + amount > order.captured:
+                raise _RefusedError("Credit needs a Total within the captured amount")
+            order.refunded += amount
+        else:
+            raise _RefusedError(f"Unsupported Type {call.type!r}")
+    except _RefusedError as exc:
+        return _error(order.oid, exc.message)
     return Cc5Response(
         order_id=order.oid, response="Approved", proc_return_code="00", trans_id=fake.next_trans_id()
     )
+
+
+def _call_amount(order: FakeOrder, call: Cc5Request) -> Money | None:
+    if call.total is None:
+        return None
+    try:
+        amount = Money.parse(call.total, currency_from_numeric(int(call.currency or "0")))
+    except (ValueError, MoneyError) as exc:
+        raise _RefusedError(f"Invalid amount: {exc}") from exc
+    if amount.currency != order.amount.currency:
+        raise _RefusedError("Currency does not match the order")
+    return amount
+
+
+def _require(order: FakeOrder, status: str, operation: str | None) -> None:
+    if order.status != status:
+        raise _RefusedError(f"{operation} not allowed on an order in state {order.status or 'none'}")
 
 
 # -- controls for tests -----------------------------------------------------------------------------------
