@@ -17,6 +17,7 @@ import httpx
 import jinja2
 import msgspec
 from litestar import Litestar, Request, Response, get, post, put
+from litestar.params import FromPath
 
 from ledger.money import Money, MoneyError, currency_from_numeric, numeric_code
 from providers.cmi.cc5 import Cc5Request, Cc5Response
@@ -148,7 +149,7 @@ def _order_for_form(fake: FakeCmi, fields: dict[str, str]) -> FakeOrder:
 
 
 @post("/fim/est3Dgate/{session:str}", status_code=200)
-async def payment_decision(request: AnyRequest, session: str) -> Response[bytes]:
+async def payment_decision(request: AnyRequest, session: FromPath[str]) -> Response[bytes]:
     fake = _fake(request)
     form = fake.sessions.pop(session, None)
     if form is None:
@@ -324,7 +325,7 @@ class _CallbackView(msgspec.Struct, frozen=True):
 
 
 @put("/_fake/orders/{oid:str}/faults", status_code=200)
-async def set_faults(request: AnyRequest, oid: str) -> Response[bytes]:
+async def set_faults(request: AnyRequest, oid: FromPath[str]) -> Response[bytes]:
     body = msgspec.json.decode(await request.body(), type=_FaultsBody)
     _fake(request).order_faults[oid] = parse_faults(",".join(body.faults))
     return Response(b"{}", media_type="application/json")

@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import jinja2
 import msgspec
 from litestar import Litestar, Request, Response, get, post, put
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from providers.faults import Fault, parse_faults
@@ -209,7 +210,7 @@ async def create_checkout(request: AnyRequest) -> Response[bytes]:
 
 
 @post("/v1/terminals/{terminal_id:str}/sales", status_code=200)
-async def start_sale(request: AnyRequest, terminal_id: str) -> Response[bytes]:
+async def start_sale(request: AnyRequest, terminal_id: FromPath[str]) -> Response[bytes]:
     sim = _sim(request)
 
     async def execute(body: bytes, faults: frozenset[Fault]) -> tuple[int, msgspec.Struct, str]:
@@ -233,7 +234,7 @@ async def start_sale(request: AnyRequest, terminal_id: str) -> Response[bytes]:
 
 
 @post("/v1/payments/{payment_id:str}/capture", status_code=200)
-async def capture(request: AnyRequest, payment_id: str) -> Response[bytes]:
+async def capture(request: AnyRequest, payment_id: FromPath[str]) -> Response[bytes]:
     sim = _sim(request)
 
     async def execute(body: bytes, faults: frozenset[Fault]) -> tuple[int, msgspec.Struct, str]:
@@ -247,7 +248,7 @@ async def capture(request: AnyRequest, payment_id: str) -> Response[bytes]:
 
 
 @post("/v1/payments/{payment_id:str}/void", status_code=200)
-async def void(request: AnyRequest, payment_id: str) -> Response[bytes]:
+async def void(request: AnyRequest, payment_id: FromPath[str]) -> Response[bytes]:
     sim = _sim(request)
 
     async def execute(body: bytes, faults: frozenset[Fault]) -> tuple[int, msgspec.Struct, str]:  # noqa: ARG001
@@ -260,7 +261,7 @@ async def void(request: AnyRequest, payment_id: str) -> Response[bytes]:
 
 
 @post("/v1/payments/{payment_id:str}/refunds", status_code=201)
-async def refund(request: AnyRequest, payment_id: str) -> Response[bytes]:
+async def refund(request: AnyRequest, payment_id: FromPath[str]) -> Response[bytes]:
     sim = _sim(request)
 
     async def execute(body: bytes, faults: frozenset[Fault]) -> tuple[int, msgspec.Struct, str]:
@@ -274,7 +275,7 @@ async def refund(request: AnyRequest, payment_id: str) -> Response[bytes]:
 
 
 @get("/v1/payments/{payment_id:str}")
-async def show_payment(request: AnyRequest, payment_id: str) -> Response[bytes]:
+async def show_payment(request: AnyRequest, payment_id: FromPath[str]) -> Response[bytes]:
     _authenticate(request)
     bank = _sim(request).bank
     payment = bank.payment(payment_id)
@@ -282,7 +283,7 @@ async def show_payment(request: AnyRequest, payment_id: str) -> Response[bytes]:
 
 
 @get("/v1/payments")
-async def find_payments(request: AnyRequest, reference: str) -> Response[bytes]:
+async def find_payments(request: AnyRequest, reference: FromQuery[str]) -> Response[bytes]:
     _authenticate(request)
     bank = _sim(request).bank
     return _json(
@@ -291,7 +292,7 @@ async def find_payments(request: AnyRequest, reference: str) -> Response[bytes]:
 
 
 @get("/v1/settlements/{day:str}")
-async def settlement(request: AnyRequest, day: str) -> Response[bytes]:
+async def settlement(request: AnyRequest, day: FromPath[str]) -> Response[bytes]:
     _authenticate(request)
     try:
         settled = date.fromisoformat(day)
@@ -322,12 +323,12 @@ def _back_to(url: str, **params: str) -> str:
 
 
 @get("/checkout/{payment_id:str}")
-async def checkout_page(request: AnyRequest, payment_id: str) -> Response[bytes]:
+async def checkout_page(request: AnyRequest, payment_id: FromPath[str]) -> Response[bytes]:
     return _page(_sim(request).bank.payment(payment_id))
 
 
 @post("/checkout/{payment_id:str}", status_code=200)
-async def checkout_decision(request: AnyRequest, payment_id: str) -> Response[bytes] | Redirect:
+async def checkout_decision(request: AnyRequest, payment_id: FromPath[str]) -> Response[bytes] | Redirect:
     bank = _sim(request).bank
     payment = bank.payment(payment_id)
     decision = (await request.form()).get("decision")
@@ -391,7 +392,7 @@ class _Count(msgspec.Struct, frozen=True):
 
 
 @put("/sandbox/orders/{reference:str}/faults", status_code=200)
-async def set_order_faults(request: AnyRequest, reference: str) -> Response[bytes]:
+async def set_order_faults(request: AnyRequest, reference: FromPath[str]) -> Response[bytes]:
     order: _FaultsBody = _decode(await request.body(), _FaultsBody)
     try:
         faults = parse_faults(",".join(order.faults))
@@ -431,7 +432,7 @@ async def flush_webhooks(request: AnyRequest) -> Response[bytes]:
 
 
 @post("/sandbox/payments/{payment_id:str}/dispute", status_code=200)
-async def dispute(request: AnyRequest, payment_id: str) -> Response[bytes]:
+async def dispute(request: AnyRequest, payment_id: FromPath[str]) -> Response[bytes]:
     body = await request.body()
     order: _DisputeBody = _decode(body or b"{}", _DisputeBody)
     bank = _sim(request).bank
@@ -441,7 +442,7 @@ async def dispute(request: AnyRequest, payment_id: str) -> Response[bytes]:
 
 
 @post("/sandbox/payments/{payment_id:str}/expire", status_code=200)
-async def expire(request: AnyRequest, payment_id: str) -> Response[bytes]:
+async def expire(request: AnyRequest, payment_id: FromPath[str]) -> Response[bytes]:
     bank = _sim(request).bank
     payment = bank.payment(payment_id)
     bank.expire(payment)

@@ -19,6 +19,7 @@ import httpx
 import jinja2
 import msgspec
 from litestar import Litestar, Request, Response, get, post, put
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from providers.faults import Fault, parse_faults
@@ -293,7 +294,7 @@ async def create_session(request: AnyRequest) -> Response[bytes]:
 
 
 @post("/v1/payment_intents/{intent_id:str}/capture", status_code=200)
-async def capture_intent(request: AnyRequest, intent_id: str) -> Response[bytes]:
+async def capture_intent(request: AnyRequest, intent_id: FromPath[str]) -> Response[bytes]:
     def execute(fake: FakeStripe, params: Obj) -> tuple[Obj, str]:
         intent = fake.intent(intent_id)
         if intent["status"] != "requires_capture":
@@ -318,7 +319,7 @@ async def capture_intent(request: AnyRequest, intent_id: str) -> Response[bytes]
 
 
 @post("/v1/payment_intents/{intent_id:str}/cancel", status_code=200)
-async def cancel_intent(request: AnyRequest, intent_id: str) -> Response[bytes]:
+async def cancel_intent(request: AnyRequest, intent_id: FromPath[str]) -> Response[bytes]:
     def execute(fake: FakeStripe, params: Obj) -> tuple[Obj, str]:
         intent = fake.intent(intent_id)
         if intent["status"] not in {"requires_payment_method", "requires_capture", "requires_confirmation"}:
@@ -394,7 +395,7 @@ async def search_intents(request: AnyRequest) -> Response[bytes]:
 
 
 @get("/v1/payment_intents/{intent_id:str}")
-async def show_intent(request: AnyRequest, intent_id: str) -> Response[bytes]:
+async def show_intent(request: AnyRequest, intent_id: FromPath[str]) -> Response[bytes]:
     _authenticate(request)
     fake = _fake(request)
     expand = _expand(request)
@@ -446,7 +447,7 @@ async def list_balance(request: AnyRequest) -> Response[bytes]:
 
 
 @get("/pay/{session_id:str}")
-async def checkout_page(request: AnyRequest, session_id: str) -> Response[bytes]:
+async def checkout_page(request: AnyRequest, session_id: FromPath[str]) -> Response[bytes]:
     return _checkout(_fake(request), session_id)
 
 
@@ -466,7 +467,7 @@ def _checkout(fake: FakeStripe, session_id: str, error: str | None = None) -> Re
 
 
 @post("/pay/{session_id:str}", status_code=200)
-async def checkout_decision(request: AnyRequest, session_id: str) -> Response[bytes] | Redirect:
+async def checkout_decision(request: AnyRequest, session_id: FromPath[str]) -> Response[bytes] | Redirect:
     fake = _fake(request)
     session = fake.sessions.get(session_id)
     if session is None or session["status"] != "open":
@@ -502,14 +503,14 @@ class _PayoutBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 @put("/_fake/orders/{reference:str}/faults", status_code=200)
-async def set_faults(request: AnyRequest, reference: str) -> Response[bytes]:
+async def set_faults(request: AnyRequest, reference: FromPath[str]) -> Response[bytes]:
     body = msgspec.json.decode(await request.body(), type=_FaultsBody)
     _fake(request).faults[reference] = parse_faults(",".join(body.faults))
     return _json({})
 
 
 @post("/_fake/checkout/{session_id:str}/expire", status_code=200)
-async def expire_session(request: AnyRequest, session_id: str) -> Response[bytes]:
+async def expire_session(request: AnyRequest, session_id: FromPath[str]) -> Response[bytes]:
     fake = _fake(request)
     session = fake.sessions[session_id]
     if session["status"] == "open":
@@ -522,7 +523,7 @@ async def expire_session(request: AnyRequest, session_id: str) -> Response[bytes
 
 
 @post("/_fake/payment_intents/{intent_id:str}/dispute", status_code=200)
-async def dispute_intent(request: AnyRequest, intent_id: str) -> Response[bytes]:
+async def dispute_intent(request: AnyRequest, intent_id: FromPath[str]) -> Response[bytes]:
     fake = _fake(request)
     body = await request.body()
     status = msgspec.json.decode(body or b"{}", type=_DisputeBody).status
