@@ -239,8 +239,8 @@ async def check_refunds(harness: Harness) -> None:
     refunded = Money.zero(amount.currency)
     for number in (1, 2):
         refund = RefundRequest(
-            reference=request.reference, provider_reference=None, refund_reference=f"R{number}-{request.reference}",
-            amount=amount, previously_refunded=refunded,
+            reference=request.reference, provider_reference=None,
+            refund_reference=f"R{number}-{request.reference}", amount=amount, previously_refunded=refunded,
         )  # fmt: skip
         result = await provider.refund(refund, idempotency_key=f"refund-{number}-{request.reference}")
         assert result.outcome.kind is OutcomeKind.SUCCEEDED

@@ -16,7 +16,7 @@ from providers.cmi import fake as cmi_fake
 from providers.cmi.hashing import compute_hash
 from providers.config import parse_providers_config
 from providers.loopback import LoopbackServer
-from providers.model import PaymentRequest, ProviderResult
+from providers.model import AutoPostForm, PaymentRequest, ProviderResult
 from providers.registry import ProviderRegistry
 from providers.sandbox import simulator
 from providers.sandbox.state import SimulatorSettings
@@ -142,7 +142,7 @@ def _sandbox_harness(registry: ProviderRegistry, url: str, variant: str) -> Harn
         result = await provider.create_payment(request, idempotency_key=key)
         if result.next_action is not None:
             async with httpx.AsyncClient() as client:
-                await client.post(result.next_action.url, data={"decision": "approve"})  # type: ignore[union-attr]
+                await client.post(result.next_action.url, data={"decision": "approve"})
         return result
 
     def signed(secret: str, timestamp: int) -> Delivery:
@@ -156,7 +156,7 @@ def _sandbox_harness(registry: ProviderRegistry, url: str, variant: str) -> Harn
     amounts = (Money(1234, "EUR"), Money(5000, "JPY"), Money(12345, "TND"))
     return Harness(
         name=variant, provider=provider, signed=signed, pay=pay,
-        arm=lambda reference, faults: _put_faults(url + "/sandbox/orders/{reference}/faults", reference, faults),
+        arm=lambda ref, faults: _put_faults(f"{url}/sandbox/orders/{{reference}}/faults", ref, faults),
         deliveries=lambda: _listed(url + "/sandbox/webhooks"),
         current_secret=CURRENT, previous_secret=PREVIOUS, retired_secret=RETIRED,
         amounts=amounts if variant == "sandbox-online" else (Money(1234, "EUR"), Money(20000, "MAD")),
@@ -178,7 +178,7 @@ def _cmi_harness(registry: ProviderRegistry, url: str) -> Harness:
     async def pay(request: PaymentRequest, key: str) -> ProviderResult:
         result = await provider.create_payment(request, idempotency_key=key)
         form = result.next_action
-        assert form is not None and hasattr(form, "fields")
+        assert isinstance(form, AutoPostForm)
         async with httpx.AsyncClient() as client:
             page = await client.post(form.url, data=dict(form.fields))
             page.raise_for_status()
@@ -199,7 +199,7 @@ def _cmi_harness(registry: ProviderRegistry, url: str) -> Harness:
 
     return Harness(
         name="cmi-online", provider=provider, signed=signed, pay=pay,
-        arm=lambda reference, faults: _put_faults(url + "/_fake/orders/{reference}/faults", reference, faults),
+        arm=lambda ref, faults: _put_faults(f"{url}/_fake/orders/{{reference}}/faults", ref, faults),
         deliveries=deliveries, current_secret=CURRENT, previous_secret=PREVIOUS, retired_secret=RETIRED,
         amounts=(Money(12345, "MAD"), Money(1250, "EUR"), Money(12345, "TND")),
     )  # fmt: skip
@@ -209,7 +209,8 @@ def stripe_event(timestamp: int, reference: str = "SIG-1") -> bytes:
     return msgspec.json.encode({
         "id": f"evt_{timestamp}", "object": "event", "type": "payment_intent.succeeded", "created": timestamp,
         "data": {"object": {
-            "id": "pi_1", "object": "payment_intent", "amount": 1250, "amount_received": 1250, "currency": "eur",
+            "id": "pi_1", "object": "payment_intent", "amount": 1250, "amount_received": 1250,
+            "currency": "eur",
             "status": "succeeded", "created": timestamp, "metadata": {"etimbre_reference": reference},
         }},
     })  # fmt: skip
@@ -231,7 +232,7 @@ def _stripe_harness(registry: ProviderRegistry, url: str) -> Harness:
 
     return Harness(
         name="stripe-online", provider=provider, signed=signed, pay=pay,
-        arm=lambda reference, faults: _put_faults(url + "/_fake/orders/{reference}/faults", reference, faults),
+        arm=lambda ref, faults: _put_faults(f"{url}/_fake/orders/{{reference}}/faults", ref, faults),
         deliveries=lambda: _listed(url + "/_fake/webhooks"),
         current_secret=CURRENT, previous_secret=PREVIOUS, retired_secret=RETIRED,
         amounts=(Money(1234, "EUR"), Money(5000, "JPY"), Money(12340, "KWD")),
