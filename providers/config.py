@@ -158,9 +158,9 @@ def _variant(name: str, table: object, source: str) -> VariantConfig:
         raw = msgspec.convert(table, _VariantTable)
     except msgspec.ValidationError as exc:
         # msgspec reports "... - at `$.timeouts.connect`": rewrite the path into the TOML key.
-        message, _, path = str(exc).rpartition(" - at ")
-        key = path.strip("`").removeprefix("$").lstrip(".")
-        raise ProviderConfigError(f"{where}{'.' + key if key else ''}: {message or exc}") from exc
+        message, found, path = str(exc).rpartition(" - at ")
+        key = path.strip("`").removeprefix("$").lstrip(".") if found else ""
+        raise ProviderConfigError(f"{where}{'.' + key if key else ''}: {message if found else exc}") from exc
     base_url = httpx.URL(raw.base_url)
     if base_url.scheme not in {"http", "https"} or not base_url.host:
         raise ProviderConfigError(f"{where}.base_url: must be an absolute http(s) URL, got {raw.base_url!r}")
