@@ -35,6 +35,7 @@ class Outbox:
         self.mode = mode
         self.deliveries: list[Delivery] = []
         self._held: dict[str, list[Delivery]] = {}
+        self._queue: list[Delivery] = []  # pending, in the order they are to be delivered
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -75,12 +76,14 @@ class Outbox:
             task = asyncio.get_running_loop().create_task(self._deliver_in_order(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        else:
+            self._queue.extend(batch)
 
     async def flush(self) -> int:
         """Release held webhooks (newest first) and deliver everything pending now, in order."""
         for reference in list(self._held):
             self._schedule(list(reversed(self._held.pop(reference))))
-        pending = [d for d in self.deliveries if d.state == "pending"]
+        pending, self._queue = self._queue, []
         await self._deliver_in_order(pending)
         return len(pending)
 
