@@ -1,0 +1,1 @@
+"""The sandbox provider: a local hosted-checkout and counter-terminal simulator with fault injection."""

@@ -1,0 +1,1 @@
+"""Stripe: PaymentIntents through hosted Checkout, signed webhooks, refunds, disputes, and a local fake."""
