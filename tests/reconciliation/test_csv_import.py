@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -226,3 +227,17 @@ def test_the_same_file_has_the_same_hash(profiles: ProfileSet) -> None:
     assert first.sha256 == again.sha256
     assert len(first.sha256) == 64
     assert read_import(data + b"\n", profile).sha256 != first.sha256
+
+
+def test_the_documented_example_reads_as_documented(profiles: ProfileSet) -> None:
+    page = (Path(__file__).parents[2] / "docs" / "treasury-export.md").read_text(encoding="utf-8")
+    example = page.split("```csv\n", 1)[1].split("```", 1)[0]
+    lines = read_import(example.encode(), profiles.get("treasury-default")).lines
+    assert [line.amount for line in lines] == [
+        Money(12500, "EUR"),
+        Money(6000, "EUR"),
+        Money(184235, "EUR"),
+        Money(-2050, "EUR"),
+    ]
+    assert lines[1].counterparty == "أمينة الإدريسي"
+    assert lines[2].batch_reference == "po_1QxA"
