@@ -22,6 +22,15 @@ _AMOUNT = re.compile(r"(?P<units>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
 _OPENING = ("OPBD", "PRCD")  # opening booked; else the previous statement's closing booked
 _CLOSING = "CLBD"
 _NOT_PROVIDED = "NOTPROVIDED"
+_CODES = re.compile(r"(?:[A-Z0-9]{4})+")
+# Parts of an entry the importer never reads (addresses, agents, charges, ...): not walked at all.
+_SKIPPED = frozenset(
+    {
+        "PstlAdr", "CtctDtls", "RltdAgts", "Chrgs", "Avlbty", "Tax", "RltdDts", "RltdPric", "RltdQties",
+        "Intrst", "CardTx", "CshDpst", "TechInptChanl", "SplmtryData", "RtrInf", "CorpActn", "SfkpgAcct",
+        "FinInstrmId", "RltdAcct", "DbtrAcct", "CdtrAcct", "Purp",
+    }
+)  # fmt: skip
 _DETAIL_AMOUNTS = ("Amt", "AmtDtls/TxAmt/Amt", "AmtDtls/InstdAmt/Amt")
 # Entry fields kept for the auditor's report, as (label, path).
 _RAW_FIELDS = (
@@ -29,10 +38,7 @@ _RAW_FIELDS = (
     ("AcctSvcrRef", "AcctSvcrRef"),
     ("Sts", "Sts/Cd"),
     ("Sts", "Sts"),
-    ("BkTxCd", "BkTxCd/Domn/Cd"),
-    ("BkTxCd/Fmly", "BkTxCd/Domn/Fmly/Cd"),
-    ("BkTxCd/SubFmly", "BkTxCd/Domn/Fmly/SubFmlyCd"),
-    ("BkTxCd/Prtry", "BkTxCd/Prtry/Cd"),
+    ("BkTxCd", "BkTxCd"),
     ("Btch/NbOfTxs", "NtryDtls/Btch/NbOfTxs"),
     ("AddtlNtryInf", "AddtlNtryInf"),
 )
@@ -83,6 +89,9 @@ class _Reader:
         self.errors = errors
         self.q = _Paths("")
         self.cut = 0
+        # A statement repeats the same few dates and currencies on every entry: read each text once.
+        self.dates: dict[str, date] = {}
+        self.currencies: dict[str, str] = {}
         self.entries = 0
         self.statements = 0
 
@@ -223,12 +232,20 @@ class _Reader:
         for child in element:
             tag = child.tag
             if tag.__class__ is not str:
-                continue  # a processing instruction
-            path = prefix + tag[cut:]
+                continue  # a processing instruction or an unresolved entity
+            name = tag[cut:]
+            if name in _SKIPPED:
+                continue
+            path = prefix + name
             if path == "NtryDtls/TxDtls":
                 detail: dict[str, str] = {}
                 self._walk(child, "", detail, details)
                 details.append(detail)
+            elif path == "BkTxCd":
+                # Only shown in the report: its text in one C call, not a Python walk of five elements.
+                fields[path] = _bank_transaction_code(
+                    etree.tostring(child, method="text", encoding="unicode")
+                )
             elif len(child):
                 if path == "NtryDtls/Btch":
                     fields[path] = ""
@@ -240,7 +257,7 @@ class _Reader:
                         fields[path] = f"{fields[path]} {text}".lstrip()
                 else:
                     fields[path] = text
-                if path.endswith("Amt"):
+                if name == "Amt":
                     fields[path + "@Ccy"] = child.get("Ccy") or ""
 
     def _amount(self, fields: dict[str, str], path: str, problems: list[tuple[str, str]]) -> Money | None:
@@ -252,29 +269,34 @@ class _Reader:
         if match is None:
             problems.append((path, f"{text!r} is not an amount such as 1234.50"))
             return None
-        try:
-            currency = parse_currency(fields.get(path + "@Ccy", ""))
-        except ValueFormatError as error:
-            problems.append((f"{path}/@Ccy", str(error)))
-            return None
+        code = fields.get(path + "@Ccy", "")
+        currency = self.currencies.get(code)
+        if currency is None:
+            try:
+                currency = self.currencies[code] = parse_currency(code)
+            except ValueFormatError as error:
+                problems.append((f"{path}/@Ccy", str(error)))
+                return None
         try:
             return exact_money(match["units"], match["fraction"] or "", currency, text)
         except ValueFormatError as error:
             problems.append((path, str(error)))
             return None
 
-    @staticmethod
-    def _date(fields: dict[str, str], path: str, problems: list[tuple[str, str]]) -> date | None:
+    def _date(self, fields: dict[str, str], path: str, problems: list[tuple[str, str]]) -> date | None:
         # Dt holds an ISODate, DtTm an ISODateTime: the date the bank wrote, in its own time zone.
         text = fields.get(f"{path}/Dt") or fields.get(f"{path}/DtTm")
         if text is None:
             problems.append((path, "is missing"))
             return None
-        try:
-            return date.fromisoformat(text[:10])
-        except ValueError:
-            problems.append((f"{path}/Dt", f"{text!r} is not an ISO date such as 2026-11-22"))
-            return None
+        day = self.dates.get(text)
+        if day is None:
+            try:
+                day = self.dates[text] = date.fromisoformat(text[:10])
+            except ValueError:
+                problems.append((f"{path}/Dt", f"{text!r} is not an ISO date such as 2026-11-22"))
+                return None
+        return day
 
     def _entry(self, statement: _StatementState, entry: etree._Element) -> StatementLine | None:
         self._header(statement)
@@ -351,6 +373,14 @@ class _Reader:
             or None,
             remittance=fields.get("RmtInf/Ustrd") or fields.get("AddtlTxInf") or None,
         )
+
+
+def _bank_transaction_code(text: str) -> str:
+    """`PMNTRCDTESCT` (domain, family, sub-family codes run together) as `PMNT/RCDT/ESCT`."""
+    text = "".join(text.split())
+    if _CODES.fullmatch(text):
+        return "/".join(text[i : i + 4] for i in range(0, len(text), 4))
+    return text
 
 
 def _line_of(element: etree._Element) -> int:

@@ -6,7 +6,7 @@ import codecs
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
@@ -132,8 +132,9 @@ class ImportProfile:
     debit_marks: frozenset[str]
     currency: str | None
     fees_negative: bool
-    columns: Mapping[str, str]
-    categories: Mapping[str, SettlementCategory]
+    # Mappings do not hash; the digest already stands for the whole file.
+    columns: Mapping[str, str] = field(hash=False)
+    categories: Mapping[str, SettlementCategory] = field(hash=False)
     path: str
     digest: str
 

@@ -56,6 +56,12 @@ def _amount_pattern(decimal_mark: str, thousands_separators: frozenset[str]) -> 
 def exact_money(units: str, fraction: str, currency: str, shown: str, *, negative: bool = False) -> Money:
     """Money from digit strings, refusing any amount that would need rounding for `currency`."""
     places = exponent(currency)
+    if len(fraction) == places and not negative:
+        # The usual case ("125.00" in EUR), without the general arithmetic.
+        try:
+            return Money(int(units + fraction), currency)
+        except MoneyError as error:
+            raise ValueFormatError(f"{shown!r}: {error}") from None
     if len(fraction) > places:
         if fraction[places:].strip("0"):
             allowed = f"{places} decimal place{'s' if places != 1 else ''}" if places else "no decimals"

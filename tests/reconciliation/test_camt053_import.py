@@ -160,6 +160,16 @@ def test_pending_entries_are_not_lines_but_count_towards_the_declared_total() ->
     assert not parsed.verdict.findings
 
 
+def test_a_statement_without_closing_balance_is_quarantined() -> None:
+    data = camt053(Stmt([Entry("5.00")], opening="0.00", closing="5.00")).replace(
+        b"<Cd>CLBD</Cd>", b"<Cd>CLAV</Cd>"
+    )
+    parsed = read_import(data, "camt053")
+    assert parsed.verdict.reasons == (
+        "statement 1 (STMT-1): no closing booked balance, so it cannot be checked",
+    )
+
+
 def test_a_statement_missing_entries_it_declares_is_quarantined() -> None:
     parsed = read_import(
         camt053(Stmt([Entry("5.00")], opening="0.00", closing="5.00", declared=3)), "camt053"

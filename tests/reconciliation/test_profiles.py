@@ -38,6 +38,7 @@ def test_the_shipped_profiles_cover_every_export(profiles: ProfileSet) -> None:
     stripe = profiles.get("settlement-stripe")
     assert stripe.source is SourceKind.SETTLEMENT
     assert stripe.categories["dispute"] is SettlementCategory.CHARGEBACK
+    assert len(set(profiles)) == len(profiles.profiles)  # profiles can be kept in sets and dict keys
 
 
 def test_a_profile_is_picked_by_name_and_latest_version(tmp_path: Path) -> None:
