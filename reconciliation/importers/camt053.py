@@ -89,7 +89,7 @@ class _Reader:
         self.errors = errors
         self.q = _Paths("")
         self.cut = 0
-        # A statement repeats the same few dates and currencies on every entry: read each text once.
+        # A statement repeats the same few days and currencies on every entry: read each one once.
         self.dates: dict[str, date] = {}
         self.currencies: dict[str, str] = {}
         self.entries = 0
@@ -285,17 +285,26 @@ class _Reader:
 
     def _date(self, fields: dict[str, str], path: str, problems: list[tuple[str, str]]) -> date | None:
         # Dt holds an ISODate, DtTm an ISODateTime: the date the bank wrote, in its own time zone.
-        text = fields.get(f"{path}/Dt") or fields.get(f"{path}/DtTm")
+        text = fields.get(f"{path}/Dt")
+        column = f"{path}/Dt"
+        if text is None and f"{path}/DtTm" in fields:
+            text, column = fields[f"{path}/DtTm"], f"{path}/DtTm"
         if text is None:
             problems.append((path, "is missing"))
             return None
-        day = self.dates.get(text)
+        # Keyed on the date part, so DtTm values with their seconds do not grow the cache per entry.
+        key = text[:10]
+        day = self.dates.get(key)
         if day is None:
             try:
-                day = self.dates[text] = date.fromisoformat(text[:10])
+                day = date.fromisoformat(key)
             except ValueError:
-                problems.append((f"{path}/Dt", f"{text!r} is not an ISO date such as 2026-11-22"))
-                return None
+                day = None
+        shape_ok = len(text) == 10 if column.endswith("/Dt") else text[10:11] == "T"
+        if day is None or not shape_ok:
+            problems.append((column, f"{text!r} is not an ISO date such as 2026-11-22"))
+            return None
+        self.dates[key] = day
         return day
 
     def _entry(self, statement: _StatementState, entry: etree._Element) -> StatementLine | None:

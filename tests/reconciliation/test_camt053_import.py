@@ -186,7 +186,13 @@ def test_entries_in_another_currency_are_quarantined() -> None:
 def test_malformed_entries_are_all_reported_with_line_and_element() -> None:
     data = camt053(
         Stmt(
-            [Entry("12.345"), Entry("5.00", sign="CRED"), Entry("1.00", booked="22/11/2026"), Entry("1,00")],
+            [
+                Entry("12.345"),
+                Entry("5.00", sign="CRED"),
+                Entry("1.00", booked="22/11/2026"),
+                Entry("1,00"),
+                Entry("1.00", booked="2026-11-22Z"),
+            ],
             opening="0.00",
             closing="0.00",
         )
@@ -201,6 +207,7 @@ def test_malformed_entries_are_all_reported_with_line_and_element() -> None:
         "line 13, column Ntry/CdtDbtInd: 'CRED' is neither CRDT nor DBIT",
         "line 16, column Ntry/BookgDt/Dt: '22/11/2026' is not an ISO date such as 2026-11-22",
         "line 19, column Ntry/Amt: '1,00' is not an amount such as 1234.50",
+        "line 22, column Ntry/BookgDt/Dt: '2026-11-22Z' is not an ISO date such as 2026-11-22",
     ]
 
 
@@ -243,3 +250,12 @@ def test_external_entities_are_never_resolved() -> None:
     (line,) = read_import(data, "camt053").lines
     assert line.description is None
     assert "root:" not in repr(line)
+
+
+def test_booking_date_times_give_the_bank_s_calendar_date() -> None:
+    data = camt053(Stmt([Entry("1.00")], opening="0.00", closing="1.00")).replace(
+        b"<BookgDt><Dt>2026-11-22</Dt></BookgDt>",
+        b"<BookgDt><DtTm>2026-11-22T23:30:00-05:00</DtTm></BookgDt>",
+    )
+    (line,) = read_import(data, "camt053").lines
+    assert line.booking_date == date(2026, 11, 22)
