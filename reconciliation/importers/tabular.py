@@ -7,7 +7,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from ledger.money import Money
 from reconciliation.importers.errors import ErrorList
@@ -21,8 +21,6 @@ from reconciliation.importers.values import (
 )
 from reconciliation.lines import SettlementAmounts, Statement, StatementLine
 
-# What a cell can hold: text from CSV, typed values from a spreadsheet.
-Cell = str | int | float | datetime | date | None
 _UTF8 = {"utf-8", "utf-8-sig"}
 _BOM = b"\xef\xbb\xbf"
 
@@ -160,8 +158,8 @@ def _normalized(name: str) -> str:
 
 
 def _text(cell: object) -> str | None:
-    if cell is None:
-        return None
+    if cell is None or cell.__class__ is str:
+        return cell  # the common case first: CSV cells are text already
     if isinstance(cell, float) and cell.is_integer():
         # A spreadsheet stores a typed-in reference number as a float.
         return str(int(cell))
@@ -171,8 +169,10 @@ def _text(cell: object) -> str | None:
     return text or None
 
 
-class _RowProblems(Exception):  # noqa: N818 (internal control flow, never escapes this module)
-    pass
+def _sheet_value(cell: object) -> object:
+    if isinstance(cell, str):
+        return cell.strip() or None
+    return cell
 
 
 class _RowReader:
@@ -186,6 +186,7 @@ class _RowReader:
         self.positions: dict[str, int] = {}
         self.labels: dict[str, str] = {}
         self.problems: list[tuple[str | None, str]] = []
+        self.currencies: dict[str, str] = {}
         normalized = [_normalized(name) for name in self.names]
         for field, wanted in profile.columns.items():
             found = [i for i, name in enumerate(normalized) if name == _normalized(wanted)]
@@ -201,6 +202,11 @@ class _RowReader:
         self.kept = [
             (i, name) for i, name in enumerate(self.names) if name and name not in profile.omit_columns
         ]
+        # Where the optional text fields sit (-1: not mapped), read directly on every line.
+        self.texts = tuple(
+            self.positions.get(field, -1)
+            for field in ("reference", "counterparty", "description", "entry_reference", "batch_reference")
+        )
 
     def _label(self, index: int) -> str:
         if self.is_csv:
@@ -210,7 +216,11 @@ class _RowReader:
         return f"{self.names[index]!r} ({get_column_letter(index + 1)})"
 
     def read(self, record: _Record) -> StatementLine | None:
-        cells = list(record.cells)
+        # Cells once normalized: text stripped, empty text None; spreadsheet numbers and dates kept typed.
+        if self.is_csv:
+            cells: list[object] = [cell.strip() or None for cell in cast("list[str]", record.cells)]
+        else:
+            cells = [_sheet_value(cell) for cell in record.cells]
         width = len(self.names)
         if not self.is_csv:
             # A sheet row has as many cells as its last filled one: pad or trim the empty ones.
@@ -241,34 +251,36 @@ class _RowReader:
     def _cell(self, cells: Sequence[object], field: str, *, required: bool = False) -> object:
         position = self.positions.get(field)
         cell = None if position is None else cells[position]
-        if required and _text(cell) is None:
+        if required and cell is None:
             self.problems.append((self.labels[field], "is empty"))
         return cell
 
     def _date(self, cells: Sequence[object], field: str, date_format: str, *, required: bool) -> date | None:
         cell = self._cell(cells, field, required=required)
+        if cell is None:
+            return None
+        if isinstance(cell, str):
+            try:
+                return parse_date(cell, date_format)
+            except ValueFormatError as error:
+                self.problems.append((self.labels[field], str(error)))
+                return None
         if isinstance(cell, datetime):
             return cell.date()
         if isinstance(cell, date):
             return cell
-        if _text(cell) is None:
-            return None
-        if not isinstance(cell, str):
-            self.problems.append((self.labels[field], f"{cell!r} is a number, not a date"))
-            return None
-        try:
-            return parse_date(cell, date_format)
-        except ValueFormatError as error:
-            self.problems.append((self.labels[field], str(error)))
-            return None
+        self.problems.append((self.labels[field], f"{cell!r} is a number, not a date"))
+        return None
 
     def _money(
         self, cells: Sequence[object], field: str, currency: str | None, *, required: bool
     ) -> Money | None:
         cell = self._cell(cells, field, required=required)
-        if _text(cell) is None or currency is None:
+        if cell is None or currency is None:
             return None
         try:
+            if isinstance(cell, str):
+                return self.profile.numbers.parse(cell, currency)
             if isinstance(cell, int | float) and not isinstance(cell, bool):
                 return float_money(cell, currency)
             return self.profile.numbers.parse(str(cell), currency)
@@ -282,11 +294,15 @@ class _RowReader:
         cell = _text(self._cell(cells, "currency", required=True))
         if cell is None:
             return None
+        known = self.currencies.get(cell)
+        if known is not None:
+            return known
         try:
-            return parse_currency(cell)
+            known = self.currencies[cell] = parse_currency(cell)
         except ValueFormatError as error:
             self.problems.append((self.labels["currency"], str(error)))
             return None
+        return known
 
     def _line(self, record: _Record, cells: list[object]) -> StatementLine | None:
         profile = self.profile
@@ -301,19 +317,22 @@ class _RowReader:
             amount = self._treasury_amount(cells, currency)
         if self.problems or booked is None or amount is None:
             return None
+        reference, counterparty, description, entry_reference, batch_reference = (
+            None if i < 0 else _text(cells[i]) for i in self.texts
+        )
         return StatementLine(
             source=profile.source,
             line_number=record.line,
             booking_date=booked,
             value_date=value_date,
             amount=amount,
-            reference=_text(self._cell(cells, "reference")),
-            counterparty=_text(self._cell(cells, "counterparty")),
-            description=_text(self._cell(cells, "description")),
-            entry_reference=_text(self._cell(cells, "entry_reference")),
-            batch_reference=_text(self._cell(cells, "batch_reference")),
+            reference=reference,
+            counterparty=counterparty,
+            description=description,
+            entry_reference=entry_reference,
+            batch_reference=batch_reference,
             settlement=settlement,
-            raw=tuple((name, text) for i, name in self.kept if (text := _text(cells[i])) is not None),
+            raw=tuple([(name, text) for i, name in self.kept if (text := _text(cells[i])) is not None]),
         )
 
     def _problem(self, field: str, problem: str) -> None:
