@@ -128,7 +128,7 @@ def _xlsx_records(file: BinaryIO, profile: ImportProfile, errors: ErrorList) -> 
 
     try:
         workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as error:
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, SyntaxError) as error:
         raise errors.reject(None, None, f"is not a readable XLSX workbook ({error})") from None
     try:
         if profile.sheet is None:
@@ -147,7 +147,8 @@ def _xlsx_records(file: BinaryIO, profile: ImportProfile, errors: ErrorList) -> 
             for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
                 if number > profile.skip_rows:
                     yield _Record(number, row)
-        except (zipfile.BadZipFile, EOFError, ValueError, KeyError) as error:
+        except (zipfile.BadZipFile, EOFError, ValueError, KeyError, SyntaxError) as error:
+            # SyntaxError covers the XML parse errors of a damaged sheet (ElementTree's and lxml's).
             raise errors.reject(None, None, f"the workbook is damaged or cut short ({error})") from None
     finally:
         workbook.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import date, datetime
 
 import openpyxl
@@ -71,3 +72,16 @@ def test_a_cut_off_workbook_is_refused(profiles: ProfileSet) -> None:
     data = workbook(["TGR-1", date(2026, 11, 22), None, 1, "EUR"])
     with pytest.raises(ImportRejectedError, match="is not a readable XLSX workbook"):
         read_import(data[: len(data) // 2], profiles.get("treasury-xlsx"))
+
+
+def test_a_damaged_sheet_inside_a_sound_archive_is_refused(profiles: ProfileSet) -> None:
+    sound = zipfile.ZipFile(io.BytesIO(workbook(*[["TGR", date(2026, 11, 22), None, 1, "EUR"]] * 50)))
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(damaged, "w") as out:
+        for item in sound.infolist():
+            content = sound.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                content = content[: len(content) // 2]
+            out.writestr(item, content)
+    with pytest.raises(ImportRejectedError, match="the workbook is damaged or cut short"):
+        read_import(damaged.getvalue(), profiles.get("treasury-xlsx"))
