@@ -105,6 +105,8 @@ class _Reader:
             load_dtd=False,
             no_network=True,
             remove_comments=True,
+            # Pretty-printed statements indent every element; no text nodes for the indentation.
+            remove_blank_text=True,
         )
         try:
             yield from self._events(events)
