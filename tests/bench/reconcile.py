@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+# Run as a script, this folder comes first on sys.path, where tests/bench/ledger.py would shadow the
+# `ledger` package: the project root goes first.
+sys.path.insert(0, str(ROOT))
 CAMT_GOAL_S = 3.0
 CAMT_GOAL_MIB = 64.0
 NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
