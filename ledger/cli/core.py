@@ -1,67 +1,17 @@
-"""The `etimbre` command: everything an operator does, from serving to closing the books."""
+"""Core operator commands: serve, the database schema, configuration, API keys, the books."""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from ledger import logs
+from ledger.cli import Context, console, instant, main, pass_context
 from ledger.db import migrate
-from ledger.db.engine import Database
-from ledger.settings import ConfigError, Settings, get_settings
-
-console = Console(stderr=False)
-
-
-class Context:
-    def __init__(self) -> None:
-        self._database: Database | None = None
-
-    @property
-    def settings(self) -> Settings:
-        try:
-            return get_settings()
-        except ConfigError as error:
-            raise click.ClickException(f"configuration error: {error}") from None
-
-    @property
-    def database(self) -> Database:
-        if self._database is None:
-            settings = self.settings
-            self._database = Database.from_url(
-                settings.database_url, pool_size=settings.service.database.pool_size
-            )
-        return self._database
-
-
-pass_context = click.make_pass_decorator(Context, ensure=True)
-
-
-def _instant(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant", param_hint=option) from None
-    if moment.tzinfo is None:
-        raise click.BadParameter(
-            "give a time zone, e.g. 2026-11-22T23:59:59+01:00 or ...Z", param_hint=option
-        )
-    return moment
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option("0.1.0", prog_name="etimbre")
-def main() -> None:
-    """eTimbre ledger: consular fee payments, e-stamps and their double-entry ledger."""
-
 
 # serve ---------------------------------------------------------------------------------------------------
 
@@ -260,7 +210,7 @@ def ledger_balances(
             raise click.BadParameter(
                 f"type must be one of {', '.join(AccountType)}", param_hint="--slice"
             ) from None
-    moment = _instant(as_of, "--as-of") or clock.now()
+    moment = instant(as_of, "--as-of") or clock.now()
     with ctx.database.read() as session:
         rows = balances(session, SliceFilter(**narrowing), as_of=moment, split=frozenset(split))
     if as_json:
@@ -304,7 +254,7 @@ def ledger_close(ctx: Context, through: str | None) -> None:
     from ledger.services import checkpoints, clock
 
     settings = ctx.settings.service.ledger
-    moment = _instant(through, "--through")
+    moment = instant(through, "--through")
     with ctx.database.write() as session:
         if moment is not None:
             cuts = [moment]
@@ -323,7 +273,3 @@ def ledger_close(ctx: Context, through: str | None) -> None:
         console.print(f"closed through {cut.as_of.isoformat()} ({cut.slices} slices)")
     if not written:
         console.print("nothing due")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
