@@ -42,8 +42,9 @@ class StampNumber:
             raise StampNumberError(f"a stamp number is {DIGITS} digits, got {self.digits!r}")
         expected = luhn_check_digit(self.digits[:BODY_DIGITS])
         if int(self.digits[-1]) != expected:
+            d = self.digits
             raise StampNumberError(
-                f"stamp number {self.digits[:BODY_DIGITS]}-{self.digits[-1]}: the check digit should be "
+                f"stamp number {d[0:4]} {d[4:8]} {d[8:12]} {d[12:16]}-{d[16]}: the check digit should be "
                 f"{expected}; a digit was mistyped"
             )
 
@@ -59,8 +60,8 @@ class StampNumber:
         if not isinstance(text, str):
             raise StampNumberError(f"a stamp number must be text, got {type(text).__name__}")
         compact = _SEPARATORS.sub("", text.translate(_TO_ASCII))
-        if not compact.isascii() or not compact.isdigit():
-            bad = next((c for c in compact if not ("0" <= c <= "9")), "")
+        bad = next((c for c in compact if not "0" <= c <= "9"), None)
+        if bad is not None:
             raise StampNumberError(f"stamp number {text!r} contains {bad!r}; only digits, spaces and dashes")
         if len(compact) != DIGITS:
             raise StampNumberError(f"stamp number {text!r} has {len(compact)} digits; it must have {DIGITS}")

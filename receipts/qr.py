@@ -22,11 +22,14 @@ def make_qr(text: str, *, max_version: int = MAX_VERSION) -> qrcode.QRCode:
     """The QR code for `text`: one alphanumeric-mode segment, EC level Q, the smallest version that fits."""
     try:
         data = QRData(text.encode("ascii"), mode=MODE_ALPHA_NUM, check_data=True)
-    except (UnicodeEncodeError, TypeError) as exc:
+    except (UnicodeEncodeError, ValueError, TypeError) as exc:
         raise QrError(f"QR text must be QR-alphanumeric (0-9 A-Z space $%*+-./:): {exc}") from exc
     code = qrcode.QRCode(error_correction=ERROR_CORRECT_Q, border=QUIET_ZONE)
     code.add_data(data)
-    code.make(fit=True)
+    try:
+        code.make(fit=True)
+    except ValueError as exc:  # qrcode 8.2 fails on long runs of zero codewords (python-qrcode #330)
+        raise QrError(f"the QR encoder failed on this text: {exc}") from exc
     if code.version > max_version:
         raise QrError(
             f"{len(text)} characters need QR version {code.version}; stamps stay at {max_version} or below"
