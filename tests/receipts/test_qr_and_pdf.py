@@ -15,6 +15,7 @@ from PIL import Image
 
 from ledger.money import Money
 from receipts.codec import issue_stamp, verify_stamp
+from receipts.numbers import StampNumber
 from receipts.pdf import (
     BOLD,
     QR_SIZE,
@@ -179,6 +180,8 @@ def test_same_receipt_same_bytes(world: StampWorld) -> None:
     ("changes", "message"),
     [
         ({"stamp_text": "HC1:abc"}, "ET1:"),
+        ({"stamp_text": "ET1:ABC"}, "not a readable stamp"),
+        ({"number": StampNumber.parse("1111 2222 3333 4444-0")}, "is not the stamp's own number"),
         ({"service_ar": "  "}, "service_ar must not be empty"),
         ({"timezone": "Europe/Atlantis"}, "not an IANA time zone"),
         ({"issued_at": NOW.replace(tzinfo=None)}, "issued_at must be timezone-aware"),

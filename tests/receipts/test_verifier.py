@@ -69,7 +69,9 @@ def test_pdf_with_several_stamps_gives_one_decision_each(world: StampWorld) -> N
     refunded = StampNumber.generate()
     receipts = [
         receipt_for(world),
-        receipt_for(world, stamp_text=issue_stamp(realistic_claims(number=refunded), world.signer())),
+        receipt_for(
+            world, stamp_text=issue_stamp(realistic_claims(number=refunded), world.signer()), number=refunded
+        ),
     ]
     trust = world.trust_with(denied=frozenset({refunded}))
     decisions = decide_file(render_receipts(receipts), trust, audience="FR-PAR", now=LATER)
