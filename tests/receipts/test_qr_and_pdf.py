@@ -22,6 +22,7 @@ from receipts.pdf import (
     REGULAR,
     ReceiptData,
     ReceiptError,
+    arabic,
     font_characters,
     layout,
     render_receipt,
@@ -113,12 +114,39 @@ def test_receipt_pdf_scans_back_to_a_genuine_stamp(world: StampWorld, tmp_path: 
     assert verified.number == receipt.number
 
 
-def test_receipt_qr_is_vectors_at_least_30_mm_wide(world: StampWorld) -> None:
-    pdf = render_receipt(receipt_for(world))
+def test_receipt_qr_is_vectors_at_least_30_mm_wide(world: StampWorld, tmp_path: Path, pdftoppm: str) -> None:
+    receipt = receipt_for(world)
+    pdf = render_receipt(receipt)
     assert b"/Subtype /Image" not in pdf  # nothing raster in the document
-    module_count = make_qr(receipt_for(world).stamp_text).modules_count
-    symbol_mm = QR_SIZE / (module_count + 8) * module_count / (72 / 25.4)
-    assert symbol_mm >= 30
+    dpi = 150
+    (page,) = rasterise(pdf, tmp_path, pdftoppm, dpi=dpi)
+    (found,) = zxingcpp.read_barcodes(page, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
+    corners = found.position
+    width_px = (
+        (corners.top_right.x - corners.top_left.x) ** 2 + (corners.top_right.y - corners.top_left.y) ** 2
+    ) ** 0.5
+    assert width_px / dpi * 25.4 >= 30
+    assert found.ec_level == "Q"
+    module_count = make_qr(receipt.stamp_text).modules_count
+    assert QR_SIZE / (module_count + 8) * module_count / (72 / 25.4) >= 30  # by construction, too
+
+
+def test_receipt_prints_what_a_cashier_and_a_citizen_read(world: StampWorld) -> None:
+    texts = " | ".join(run.text for run in layout(receipt_for(world)).runs)
+    for expected in (
+        "4821 0933 7561 0284-1",
+        "Consulat général du Royaume du Maroc à Paris",
+        "Passeport ordinaire",
+        "75,00\xa0€",
+        "4 mars 2025, 11:00",  # issue, in the consulate's time zone
+        "4 mars 2026",  # expiry
+        "PAY-2025-000123",
+        "https://etimbre.example.ma/s/48210933756102841",
+        "Présentez ce code QR au guichet du consulat.",
+        arabic("القنصلية العامة للمملكة المغربية بباريس"),
+        arabic("قدم رمز QR هذا عند شباك القنصلية."),
+    ):
+        assert expected in texts
 
 
 def test_receipt_fonts_are_amiri_and_embedded(world: StampWorld, tmp_path: Path) -> None:
