@@ -12,7 +12,7 @@ import base45
 
 from ledger.money import Money, MoneyError, currency_from_numeric, numeric_code
 from receipts import cose
-from receipts.algorithms import Algorithm, is_valid_signature
+from receipts.algorithms import SIGNATURE_LENGTH, Algorithm, is_valid_signature
 from receipts.claims import Channel, ClaimsError, StampClaims
 from receipts.keys import KeyStatus, VerificationKey
 from receipts.numbers import StampNumber, StampNumberError
@@ -43,9 +43,7 @@ CHANNEL_CODES: Mapping[Channel, int] = {Channel.ONLINE: 1, Channel.COUNTER: 2}
 _CHANNELS_BY_CODE = {code: channel for channel, code in CHANNEL_CODES.items()}
 _BASE45 = re.compile(r"[0-9A-Z $%*+\-./:]*")
 _UINT32 = 2**32
-# The size of everything around the payload, the same for ES256 and EdDSA: tag, array, protected header
-# {1: alg, 4: kid} in a byte string, empty unprotected map, payload byte string head, 64-byte signature.
-_DUMMY_KID = bytes(8)
+_PLACEHOLDER_KID = bytes(8)
 
 
 class StampTooLargeError(ValueError):
@@ -154,22 +152,23 @@ def decode_claims(payload: bytes) -> StampClaims:
 
 
 def stamp_size(claims: StampClaims) -> int:
-    """Bytes of the signed stamp these claims make (the same for both algorithms), before Base45."""
-    protected = cose.protected_header(Algorithm.ES256, _DUMMY_KID)
-    return len(cose.encode_sign1(protected, encode_claims(claims), bytes(64)))
+    """Bytes of the signed stamp these claims make, before Base45. Both algorithms give the same size
+    (alg is one byte, both signatures are 64), so placeholders stand in for the kid and the signature."""
+    protected = cose.protected_header(Algorithm.ES256, _PLACEHOLDER_KID)
+    return len(cose.encode_sign1(protected, encode_claims(claims), bytes(SIGNATURE_LENGTH)))
 
 
 def sign_stamp(claims: StampClaims, signer: Signer) -> bytes:
-    """The COSE_Sign1 bytes of a stamp; refuses claims that would not fit the QR budget."""
-    payload = encode_claims(claims)
-    protected = cose.protected_header(signer.algorithm, signer.kid)
-    signed = cose.encode_sign1(protected, payload, signer.sign(cose.sig_structure(protected, payload)))
-    if len(signed) > MAX_STAMP_BYTES:
+    """The COSE_Sign1 bytes of a stamp; claims that would not fit the QR budget are refused unsigned."""
+    size = stamp_size(claims)
+    if size > MAX_STAMP_BYTES:
         raise StampTooLargeError(
-            f"the stamp would take {len(signed)} bytes; the budget is {MAX_STAMP_BYTES} (QR version 10-Q): "
+            f"the stamp would take {size} bytes; the budget is {MAX_STAMP_BYTES} (QR version 10-Q): "
             f"shorten the fee code ({len(claims.fee_code)} chars) or the case reference"
         )
-    return signed
+    payload = encode_claims(claims)
+    protected = cose.protected_header(signer.algorithm, signer.kid)
+    return cose.encode_sign1(protected, payload, signer.sign(cose.sig_structure(protected, payload)))
 
 
 def to_text(signed: bytes) -> str:
