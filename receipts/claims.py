@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from ledger.money import Money
+from receipts.fees import FEE_CODE_PATTERN
 from receipts.numbers import StampNumber
 
 DEFAULT_VALIDITY = timedelta(days=365)
 _UINT32 = 2**32
 _ISSUER = re.compile(r"[A-Z]{2}")
 _CONSULATE = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,10}")
-_FEE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _CASE_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9./_-]{0,31}")
 
 
@@ -72,7 +72,7 @@ class StampClaims:
             )
         if not isinstance(self.number, StampNumber):
             raise ClaimsError(f"number must be a StampNumber, got {type(self.number).__name__}")
-        if not isinstance(self.fee_code, str) or not _FEE_CODE.fullmatch(self.fee_code):
+        if not isinstance(self.fee_code, str) or not FEE_CODE_PATTERN.fullmatch(self.fee_code):
             raise ClaimsError(
                 f"fee_code must be 1-32 letters, digits, '.', '_' or '-' (starting with a letter or digit), "
                 f"got {self.fee_code!r}"

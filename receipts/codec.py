@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -14,6 +14,7 @@ from ledger.money import Money, MoneyError, currency_from_numeric, numeric_code
 from receipts import cose
 from receipts.algorithms import SIGNATURE_LENGTH, Algorithm, is_valid_signature
 from receipts.claims import Channel, ClaimsError, StampClaims
+from receipts.fees import MAX_FEE_NUMBER, Fee
 from receipts.keys import KeyStatus, VerificationKey
 from receipts.numbers import StampNumber, StampNumberError
 from receipts.reasons import Reason, StampRejected
@@ -33,7 +34,7 @@ CLAIM_IAT = 6
 CLAIM_CTI = 7
 # A one-byte key keeps every realistic stamp within 144 bytes; the "ET1:" prefix scopes its meaning.
 CLAIM_FEE = -1
-FEE_CODE = 1
+FEE_NUMBER = 1
 FEE_AMOUNT = 2
 FEE_CURRENCY = 3
 FEE_CHANNEL = 4
@@ -50,14 +51,25 @@ class StampTooLargeError(ValueError):
     """Claims whose stamp would exceed the 144-byte budget (QR version 10-Q); shorten a text claim."""
 
 
+FeeLookup = Callable[[int], Fee | None]
+
+
+class FeeNumbers(Protocol):
+    """Fee code <-> the number a stamp carries (receipts.fees.FeeTable is one)."""
+
+    def number_of(self, code: str) -> int: ...
+
+    def by_number(self, number: int) -> Fee | None: ...
+
+
 class StampTrust(Protocol):
-    """What a verifier looks up: stamp keys by kid, the deny list and the fee code table."""
+    """What a verifier looks up: stamp keys by kid, the deny list and the fee table."""
 
     def stamp_key(self, kid: bytes) -> VerificationKey | None: ...
 
     def is_denied(self, number: StampNumber) -> bool: ...
 
-    def has_fee(self, fee_code: str) -> bool: ...
+    def fee_by_number(self, number: int) -> Fee | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +85,10 @@ class VerifiedStamp:
         return self.claims.number
 
 
-def encode_claims(claims: StampClaims) -> bytes:
-    """The CBOR payload (deterministic encoding) of a stamp."""
+def encode_claims(claims: StampClaims, fees: FeeNumbers) -> bytes:
+    """The CBOR payload (deterministic encoding) of a stamp; the fee code travels as its number."""
     fee: dict[int, Any] = {
-        FEE_CODE: claims.fee_code,
+        FEE_NUMBER: fees.number_of(claims.fee_code),
         FEE_AMOUNT: claims.amount.minor,
         FEE_CURRENCY: numeric_code(claims.amount.currency),
         FEE_CHANNEL: CHANNEL_CODES[claims.channel],
@@ -109,8 +121,14 @@ def _date(value: int, what: str) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-def decode_claims(payload: bytes) -> StampClaims:
-    """Read a payload back into claims; raises ClaimsError (or cose.CborError) naming the bad claim."""
+def _decode_claims(
+    payload: bytes, fee_by_number: Callable[[int], Fee | None]
+) -> tuple[StampClaims, Fee | None]:
+    """Claims from a payload; ClaimsError (or cose.CborError) names the bad claim.
+
+    A fee number the lookup does not know is not an error here: the verifier refuses it (unknown_fee)
+    only after its other checks, so until then the claims carry the number itself as their fee code.
+    """
     body = cose.strict_loads(payload)
     if not isinstance(body, Mapping):
         raise ClaimsError("the payload is not a CBOR map")
@@ -119,54 +137,67 @@ def decode_claims(payload: bytes) -> StampClaims:
         raise ClaimsError(
             f"the payload must hold exactly claims {sorted(expected)}, got {sorted(body, key=repr)}"
         )
-    fee = body[CLAIM_FEE]
-    if not isinstance(fee, Mapping):
+    fee_claim = body[CLAIM_FEE]
+    if not isinstance(fee_claim, Mapping):
         raise ClaimsError(f"claim fee ({CLAIM_FEE}) is not a map")
-    required = {FEE_CODE, FEE_AMOUNT, FEE_CURRENCY, FEE_CHANNEL, FEE_SCHEDULE_VERSION}
-    if not required <= set(fee) <= required | {FEE_CASE_REFERENCE}:
-        raise ClaimsError(f"the fee claim holds keys {sorted(fee, key=repr)}")
-    channel = _CHANNELS_BY_CODE.get(_require(fee, FEE_CHANNEL, int, "channel"))
+    required = {FEE_NUMBER, FEE_AMOUNT, FEE_CURRENCY, FEE_CHANNEL, FEE_SCHEDULE_VERSION}
+    if not required <= set(fee_claim) <= required | {FEE_CASE_REFERENCE}:
+        raise ClaimsError(f"the fee claim holds keys {sorted(fee_claim, key=repr)}")
+    channel = _CHANNELS_BY_CODE.get(_require(fee_claim, FEE_CHANNEL, int, "channel"))
     if channel is None:
-        raise ClaimsError(f"channel code {fee[FEE_CHANNEL]} is not 1 (online) or 2 (counter)")
-    case_reference = fee.get(FEE_CASE_REFERENCE)
-    if FEE_CASE_REFERENCE in fee:
-        case_reference = _require(fee, FEE_CASE_REFERENCE, str, "case reference")
+        raise ClaimsError(f"channel code {fee_claim[FEE_CHANNEL]} is not 1 (online) or 2 (counter)")
+    case_reference = None
+    if FEE_CASE_REFERENCE in fee_claim:
+        case_reference = _require(fee_claim, FEE_CASE_REFERENCE, str, "case reference")
+    fee_number = _require(fee_claim, FEE_NUMBER, int, "fee number")
+    if not 1 <= fee_number <= MAX_FEE_NUMBER:
+        raise ClaimsError(f"fee number {fee_number} is out of range")
+    fee = fee_by_number(fee_number)
     try:
-        currency = currency_from_numeric(_require(fee, FEE_CURRENCY, int, "currency"))
-        amount = Money(_require(fee, FEE_AMOUNT, int, "amount"), currency)
+        currency = currency_from_numeric(_require(fee_claim, FEE_CURRENCY, int, "currency"))
+        amount = Money(_require(fee_claim, FEE_AMOUNT, int, "amount"), currency)
         number = StampNumber.from_cti(_require(body, CLAIM_CTI, bytes, "cti"))
     except (MoneyError, StampNumberError) as exc:
         raise ClaimsError(str(exc)) from exc
-    return StampClaims(
+    claims = StampClaims(
         issuer=_require(body, CLAIM_ISS, str, "iss"),
         audience=_require(body, CLAIM_AUD, str, "aud"),
         issued_at=_date(_require(body, CLAIM_IAT, int, "iat"), "iat"),
         expires_at=_date(_require(body, CLAIM_EXP, int, "exp"), "exp"),
         number=number,
-        fee_code=_require(fee, FEE_CODE, str, "fee code"),
+        fee_code=fee.code if fee is not None else str(fee_number),
         amount=amount,
         channel=channel,
-        schedule_version=_require(fee, FEE_SCHEDULE_VERSION, int, "schedule version"),
+        schedule_version=_require(fee_claim, FEE_SCHEDULE_VERSION, int, "schedule version"),
         case_reference=case_reference,
     )
+    return claims, fee
 
 
-def stamp_size(claims: StampClaims) -> int:
+def decode_claims(payload: bytes, fees: FeeNumbers) -> StampClaims:
+    """Claims from a payload whose signature was checked; ClaimsError names the bad claim."""
+    claims, fee = _decode_claims(payload, fees.by_number)
+    if fee is None:
+        raise ClaimsError(f"fee number {claims.fee_code} is not in the fee table")
+    return claims
+
+
+def stamp_size(claims: StampClaims, fees: FeeNumbers) -> int:
     """Bytes of the signed stamp these claims make, before Base45. Both algorithms give the same size
     (alg is one byte, both signatures are 64), so placeholders stand in for the kid and the signature."""
     protected = cose.protected_header(Algorithm.ES256, _PLACEHOLDER_KID)
-    return len(cose.encode_sign1(protected, encode_claims(claims), bytes(SIGNATURE_LENGTH)))
+    return len(cose.encode_sign1(protected, encode_claims(claims, fees), bytes(SIGNATURE_LENGTH)))
 
 
-def sign_stamp(claims: StampClaims, signer: Signer) -> bytes:
+def sign_stamp(claims: StampClaims, signer: Signer, fees: FeeNumbers) -> bytes:
     """The COSE_Sign1 bytes of a stamp; claims that would not fit the QR budget are refused unsigned."""
-    size = stamp_size(claims)
+    size = stamp_size(claims, fees)
     if size > MAX_STAMP_BYTES:
         raise StampTooLargeError(
             f"the stamp would take {size} bytes; the budget is {MAX_STAMP_BYTES} (QR version 10-Q): "
-            f"shorten the fee code ({len(claims.fee_code)} chars) or the case reference"
+            "shorten the case reference"
         )
-    payload = encode_claims(claims)
+    payload = encode_claims(claims, fees)
     protected = cose.protected_header(signer.algorithm, signer.kid)
     return cose.encode_sign1(protected, payload, signer.sign(cose.sig_structure(protected, payload)))
 
@@ -175,9 +206,9 @@ def to_text(signed: bytes) -> str:
     return PREFIX + bytes(base45.b45encode(signed)).decode("ascii")
 
 
-def issue_stamp(claims: StampClaims, signer: Signer) -> str:
-    """Claims -> the QR text "ET1:..." signed by `signer`."""
-    return to_text(sign_stamp(claims, signer))
+def issue_stamp(claims: StampClaims, signer: Signer, fees: FeeNumbers) -> str:
+    """Claims -> the QR text "ET1:..." signed by `signer`; `fees` gives the fee code's number."""
+    return to_text(sign_stamp(claims, signer, fees))
 
 
 def _reject(reason: Reason, message: str) -> StampRejected:
@@ -230,9 +261,9 @@ def _authenticate(sign1: cose.Sign1, trust: StampTrust) -> VerificationKey:
     return key
 
 
-def _signed_claims(sign1: cose.Sign1, key: VerificationKey) -> StampClaims:
+def _signed_claims(sign1: cose.Sign1, key: VerificationKey, trust: StampTrust) -> tuple[StampClaims, bool]:
     try:
-        claims = decode_claims(sign1.payload)
+        claims, fee = _decode_claims(sign1.payload, trust.fee_by_number)
     except (ClaimsError, cose.CborError) as exc:
         raise _reject(Reason.BAD_CLAIMS, f"signed payload is not valid ET1 claims: {exc}") from None
     if claims.issued_at < key.not_before or claims.expires_at > key.not_after:
@@ -241,11 +272,17 @@ def _signed_claims(sign1: cose.Sign1, key: VerificationKey) -> StampClaims:
             f"the stamp is valid {claims.issued_at.isoformat()} - {claims.expires_at.isoformat()}, "
             f"outside its key's window {key.not_before.isoformat()} - {key.not_after.isoformat()}",
         )
-    return claims
+    return claims, fee is not None
 
 
 def _check_use(
-    claims: StampClaims, trust: StampTrust, audience: str | None, now: datetime, clock_skew: timedelta
+    claims: StampClaims,
+    *,
+    known_fee: bool,
+    trust: StampTrust,
+    audience: str | None,
+    now: datetime,
+    clock_skew: timedelta,
 ) -> None:
     """Audience, dates, deny list, fee code: checked only on claims whose signature held."""
     if audience is not None and claims.audience != audience:
@@ -262,14 +299,17 @@ def _check_use(
         raise _reject(
             Reason.DENIED, f"stamp {claims.number.printed()} is on the deny list (refunded or revoked)"
         )
-    if not trust.has_fee(claims.fee_code):
-        raise _reject(Reason.UNKNOWN_FEE, f"fee code {claims.fee_code!r} is not in the fee table")
+    if not known_fee:
+        raise _reject(Reason.UNKNOWN_FEE, f"fee number {claims.fee_code} is not in the fee table")
 
 
-def read_unverified(text: str) -> StampClaims:
-    """The claims of a stamp WITHOUT checking its signature: for printing and consistency checks of
+def unverified_number(text: str) -> StampNumber:
+    """The stamp number in a stamp, WITHOUT checking its signature: for printing and consistency checks of
     stamps this service just issued, never to decide anything about a stamp someone presents."""
-    return decode_claims(_parse(_decode_text(text)).payload)
+    body = cose.strict_loads(_parse(_decode_text(text)).payload)
+    if not isinstance(body, Mapping) or type(body.get(CLAIM_CTI)) is not bytes:
+        raise ClaimsError("the stamp carries no cti")
+    return StampNumber.from_cti(body[CLAIM_CTI])
 
 
 def verify_stamp(
@@ -291,6 +331,6 @@ def verify_stamp(
         raise ValueError("now must be a timezone-aware datetime")
     sign1 = _parse(_decode_text(text))
     key = _authenticate(sign1, trust)
-    claims = _signed_claims(sign1, key)
-    _check_use(claims, trust, audience, now, clock_skew)
+    claims, known_fee = _signed_claims(sign1, key, trust)
+    _check_use(claims, known_fee=known_fee, trust=trust, audience=audience, now=now, clock_skew=clock_skew)
     return VerifiedStamp(claims=claims, kid=sign1.kid, algorithm=key.algorithm)

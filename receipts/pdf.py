@@ -22,7 +22,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from ledger.money import Money
 from receipts.claims import ClaimsError
-from receipts.codec import PREFIX, read_unverified
+from receipts.codec import PREFIX, unverified_number
 from receipts.numbers import StampNumber
 from receipts.qr import QUIET_ZONE, dark_runs, modules
 from receipts.reasons import StampRejected
@@ -69,7 +69,7 @@ class ReceiptData:
         if not self.stamp_text.startswith(PREFIX):
             raise ReceiptError(f"stamp_text must be an {PREFIX} stamp")
         try:
-            carried = read_unverified(self.stamp_text).number
+            carried = unverified_number(self.stamp_text)
         except (StampRejected, ClaimsError, ValueError) as exc:
             raise ReceiptError(f"stamp_text is not a readable stamp: {exc}") from exc
         if carried != self.number:

@@ -1,4 +1,4 @@
-"""The trust list: stamp keys, fee labels and the deny list, signed by a trust-list key, with a shelf life."""
+"""The trust list: stamp keys, fee table and deny list, signed by a trust-list key, with a shelf life."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from receipts import cose
 from receipts.algorithms import Algorithm, is_valid_signature
 from receipts.codec import DEFAULT_CLOCK_SKEW
+from receipts.fees import LANGUAGES, Fee, FeeTable
 from receipts.keys import KeyPurpose, KeyRecord, KeyStatus, SigningKeyError, VerificationKey, load_public_key
 from receipts.numbers import StampNumber, StampNumberError
 from receipts.signers import Signer
@@ -20,7 +21,6 @@ CONTENT_TYPE = "application/vnd.etimbre.trust-list+cbor"
 FORMAT_VERSION = 1
 DEFAULT_MAX_OFFLINE_AGE = timedelta(days=7)
 MAX_TRUST_LIST_BYTES = 16 * 1024 * 1024
-LANGUAGES = ("fr", "ar", "en")
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z, the last instant a datetime can hold
 
 
@@ -45,26 +45,6 @@ class TrustListError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class FeeLabels:
-    """How a fee code is named for people, in the three languages of the service."""
-
-    fr: str
-    ar: str
-    en: str
-
-    def __post_init__(self) -> None:
-        for language in LANGUAGES:
-            value = getattr(self, language)
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"fee label ({language}) must be non-empty text")
-
-    def in_language(self, language: str) -> str:
-        if language not in LANGUAGES:
-            raise ValueError(f"fee labels exist in {', '.join(LANGUAGES)}, not {language!r}")
-        return str(getattr(self, language))
-
-
 def _seconds(value: datetime) -> int:
     return int(value.astimezone(UTC).timestamp())
 
@@ -87,7 +67,7 @@ class TrustList:
     issued_at: datetime
     max_offline_age: timedelta
     keys: Mapping[bytes, VerificationKey]
-    fees: Mapping[str, FeeLabels]
+    fees: FeeTable
     denied: frozenset[StampNumber] = frozenset()
     signed_by: bytes | None = field(default=None, compare=False)
 
@@ -107,7 +87,7 @@ class TrustList:
         *,
         issuer: str,
         keys: Iterable[KeyRecord],
-        fees: Mapping[str, FeeLabels],
+        fees: Iterable[Fee],
         denied: Iterable[StampNumber] = (),
         issued_at: datetime,
         max_offline_age: timedelta = DEFAULT_MAX_OFFLINE_AGE,
@@ -126,7 +106,7 @@ class TrustList:
             issued_at=issued_at,
             max_offline_age=max_offline_age,
             keys=verification_keys,
-            fees=dict(fees),
+            fees=fees if isinstance(fees, FeeTable) else FeeTable(fees),
             denied=frozenset(denied),
         )
 
@@ -137,8 +117,8 @@ class TrustList:
     def is_denied(self, number: StampNumber) -> bool:
         return number in self.denied
 
-    def has_fee(self, fee_code: str) -> bool:
-        return fee_code in self.fees
+    def fee_by_number(self, number: int) -> Fee | None:
+        return self.fees.by_number(number)
 
     # Wire -------------------------------------------------------------------------------------------------
     @property
@@ -166,8 +146,8 @@ class TrustList:
                     for key in sorted(self.keys.values(), key=lambda k: k.kid)
                 ],
                 "fees": {
-                    code: {language: labels.in_language(language) for language in LANGUAGES}
-                    for code, labels in self.fees.items()
+                    fee.code: {"n": fee.number} | {language: fee.label(language) for language in LANGUAGES}
+                    for fee in self.fees
                 },
                 "deny": sorted(int(number) for number in self.denied),
             }
@@ -210,11 +190,11 @@ class TrustList:
         fees = body["fees"]
         if not isinstance(fees, Mapping):
             raise ValueError("fees must be a map")
-        fee_table: dict[str, FeeLabels] = {}
-        for code, labels in fees.items():
-            if type(code) is not str or not isinstance(labels, Mapping) or set(labels) != set(LANGUAGES):
-                raise ValueError(f"fees[{code!r}] must map fr, ar and en to labels")
-            fee_table[code] = FeeLabels(**labels)
+        fee_table = []
+        for code, entry in fees.items():
+            if type(code) is not str or not isinstance(entry, Mapping) or set(entry) != {"n", *LANGUAGES}:
+                raise ValueError(f"fees[{code!r}] must map n, fr, ar and en")
+            fee_table.append(Fee(code=code, number=entry["n"], **{k: entry[k] for k in LANGUAGES}))
         deny = body["deny"]
         if (
             not isinstance(deny, list | tuple)
@@ -231,7 +211,7 @@ class TrustList:
             issued_at=_instant(body["iat"], "iat"),
             max_offline_age=timedelta(seconds=body["max_age"]),
             keys=keys,
-            fees=fee_table,
+            fees=FeeTable(fee_table),
             denied=denied,
             signed_by=signed_by,
         )
@@ -257,8 +237,8 @@ class TrustList:
                 for key in sorted(self.keys.values(), key=lambda k: k.kid)
             ],
             "fees": {
-                code: {language: labels.in_language(language) for language in LANGUAGES}
-                for code, labels in sorted(self.fees.items())
+                fee.code: {"number": fee.number} | {language: fee.label(language) for language in LANGUAGES}
+                for fee in self.fees
             },
             "deny": [number.printed() for number in sorted(self.denied)],
         }

@@ -31,15 +31,17 @@ from receipts import cose
 from receipts.algorithms import Algorithm, PrivateKey
 from receipts.claims import Channel, StampClaims
 from receipts.codec import encode_claims, issue_stamp
+from receipts.fees import Fee, FeeTable
 from receipts.keys import KeyPurpose, KeyRecord
 from receipts.numbers import StampNumber
 from receipts.pdf import REGULAR, ReceiptData, register_fonts, render_receipt
 from receipts.qr import qr_png
 from receipts.signers import SoftwareSigner
-from receipts.trust_list import FeeLabels, TrustList
+from receipts.trust_list import TrustList
 from receipts.verifier import decide
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
+FEES = FeeTable([Fee("PASSPORT", 1, "Passeport biométrique", "جواز السفر البيومتري", "Biometric passport")])
 GOALS = {"issue_per_s": 1000, "verify_per_s": 2000, "qr_png_ms": 50, "pdf_ms": 50}
 
 
@@ -71,8 +73,8 @@ def claims(number: StampNumber | None = None) -> StampClaims:
     return StampClaims.new(
         issuer="MA",
         audience="FR-PAR",
-        fee_code="PASS-ORD",
-        amount=Money(7500, "EUR"),
+        fee_code="PASSPORT",
+        amount=Money(5000, "EUR"),
         channel=Channel.ONLINE,
         schedule_version=3,
         issued_at=NOW,
@@ -86,9 +88,9 @@ def receipt(text: str, number: StampNumber) -> ReceiptData:
         number=number,
         consulate_fr="Consulat général du Royaume du Maroc à Paris",
         consulate_ar="القنصلية العامة للمملكة المغربية بباريس",
-        service_fr="Passeport ordinaire",
-        service_ar="جواز السفر العادي",
-        amount=Money(7500, "EUR"),
+        service_fr="Passeport biométrique",
+        service_ar="جواز السفر البيومتري",
+        amount=Money(5000, "EUR"),
         issued_at=NOW,
         expires_at=NOW + timedelta(days=365),
         payment_reference="PAY-2025-000123",
@@ -121,22 +123,22 @@ def measure(quick: bool) -> dict[str, float]:
     trust = TrustList.build(
         issuer="MA",
         keys=records,
-        fees={"PASS-ORD": FeeLabels("Passeport ordinaire", "جواز السفر العادي", "Ordinary passport")},
+        fees=FEES,
         denied=[StampNumber.generate() for _ in range(10_000)],
         issued_at=NOW,
     )
     sample = claims()
     es256 = signers[Algorithm.ES256]
     to_be_signed = cose.sig_structure(
-        cose.protected_header(Algorithm.ES256, es256.kid), encode_claims(sample)
+        cose.protected_header(Algorithm.ES256, es256.kid), encode_claims(sample, FEES)
     )
     der_signature = ecdsa_key.sign(to_be_signed, ec.ECDSA(hashes.SHA256()))
-    stamp_texts = {algorithm: issue_stamp(sample, signer) for algorithm, signer in signers.items()}
+    stamp_texts = {algorithm: issue_stamp(sample, signer, FEES) for algorithm, signer in signers.items()}
     check_time = NOW + timedelta(days=30)
 
     figures: dict[str, float] = {}
-    figures["issue_per_s"] = rate(lambda: issue_stamp(sample, es256), seconds)
-    figures["issue_eddsa_per_s"] = rate(lambda: issue_stamp(sample, signers[Algorithm.EDDSA]), seconds)
+    figures["issue_per_s"] = rate(lambda: issue_stamp(sample, es256, FEES), seconds)
+    figures["issue_eddsa_per_s"] = rate(lambda: issue_stamp(sample, signers[Algorithm.EDDSA], FEES), seconds)
     figures["baseline_ecdsa_sign_per_s"] = rate(
         lambda: ecdsa_key.sign(to_be_signed, ec.ECDSA(hashes.SHA256())), seconds
     )
@@ -154,7 +156,7 @@ def measure(quick: bool) -> dict[str, float]:
 
     # Fresh stamps for every image, so that nothing is served from the QR grid cache.
     numbers = [StampNumber.generate() for _ in range(3 * runs + 6)]
-    pool = [(issue_stamp(claims(number), es256), number) for number in numbers]
+    pool = [(issue_stamp(claims(number), es256, FEES), number) for number in numbers]
     figures["qr_png_ms"] = median_ms(lambda: qr_png(pool.pop()[0]), runs)
 
     def qrcode_default() -> None:

@@ -103,7 +103,7 @@ def read_claims(payload: bytes) -> dict[str, Any]:
     if not isinstance(fee, Mapping) or not {1, 2, 3, 4, 5} <= set(fee) <= {1, 2, 3, 4, 5, 6}:
         raise Refused("bad_claims")
     typed = [(claims[1], str), (claims[3], str), (claims[4], int), (claims[6], int), (claims[7], bytes)]
-    typed += [(fee[1], str), (fee[2], int), (fee[3], int), (fee[4], int), (fee[5], int)]
+    typed += [(fee[1], int), (fee[2], int), (fee[3], int), (fee[4], int), (fee[5], int)]
     if any(type(value) is not kind for value, kind in typed) or len(claims[7]) != 8:
         raise Refused("bad_claims")
     number = int.from_bytes(claims[7], "big")
@@ -118,7 +118,7 @@ def read_claims(payload: bytes) -> dict[str, Any]:
         "exp": claims[4],
         "iat": claims[6],
         "number": digits,
-        "fee_code": fee[1],
+        "fee_number": fee[1],
         "amount": fee[2],
         "currency": fee[3],
         "channel": {1: "online", 2: "counter"}[fee[4]],
@@ -130,7 +130,7 @@ def read_claims(payload: bytes) -> dict[str, Any]:
 @dataclass(frozen=True)
 class TrustList:
     keys: dict[bytes, Key]
-    fees: dict[str, dict[str, str]]
+    fees: dict[int, dict[str, Any]]  # fee number -> {"code", "fr", "ar", "en"}
     deny: set[int]
     iat: int
     max_age: int
@@ -167,7 +167,10 @@ def read_trust_list(
         raise Refused("stale")
     return TrustList(
         keys=keys,
-        fees={code: dict(labels) for code, labels in body["fees"].items()},
+        fees={
+            entry["n"]: {"code": code, "fr": entry["fr"], "ar": entry["ar"], "en": entry["en"]}
+            for code, entry in body["fees"].items()
+        },
         deny=set(body["deny"]),
         iat=body["iat"],
         max_age=body["max_age"],
@@ -209,9 +212,9 @@ def verify(text: str, trust: TrustList, consulate: str | None, now: int, skew: i
         raise Refused("expired")
     if int(claims["number"]) in trust.deny:
         raise Refused("denied")
-    if claims["fee_code"] not in trust.fees:
+    if claims["fee_number"] not in trust.fees:
         raise Refused("unknown_fee")
-    return claims
+    return claims | {"fee_code": trust.fees[claims["fee_number"]]["code"]}
 
 
 def anchor_from_pem(pem: str) -> tuple[bytes, tuple[int, Any]]:

@@ -14,16 +14,19 @@ from receipts.algorithms import Algorithm
 from receipts.claims import Channel, StampClaims
 from receipts.codec import PREFIX, issue_stamp, verify_stamp
 from receipts.envelope import KdfParams
+from receipts.fees import Fee, FeeTable
 from receipts.keyring import InMemoryKeyStore, Keyring
 from receipts.keys import KeyPurpose
 from receipts.numbers import StampNumber
 from receipts.reasons import StampRejected
 from receipts.signers import SoftwareSigner, open_software_signer
-from receipts.trust_list import FeeLabels, TrustList
+from receipts.trust_list import TrustList
 from tests.interop import et1_reference as ref
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DENIED = StampNumber.parse("1111 2222 3333 4444-0")
+FEES = FeeTable([Fee("PASSPORT-MINOR", 7, "Passeport (mineur)", "جواز السفر (قاصر)", "Passport (minor)")])
+ISSUER_FEES = FeeTable([*FEES, Fee("VISA-C", 8, "Visa", "تأشيرة", "Visa")])  # newer than the trust list
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def issuer() -> Issuer:
     trust = TrustList.build(
         issuer="MA",
         keys=records.values(),
-        fees={"PASS-ORD": FeeLabels("Passeport ordinaire", "جواز السفر العادي", "Ordinary passport")},
+        fees=FEES,
         denied=[DENIED],
         issued_at=NOW,
     )
@@ -69,8 +72,8 @@ def claims(**changes: Any) -> StampClaims:
     base = StampClaims.new(
         issuer="MA",
         audience="FR-PAR",
-        fee_code="PASS-ORD",
-        amount=Money(7500, "EUR"),
+        fee_code="PASSPORT-MINOR",
+        amount=Money(2750, "EUR"),
         channel=Channel.COUNTER,
         schedule_version=4,
         issued_at=NOW,
@@ -81,11 +84,12 @@ def claims(**changes: Any) -> StampClaims:
 @pytest.mark.parametrize("algorithm", list(Algorithm))
 def test_reference_decoder_verifies_a_receipts_stamp(issuer: Issuer, algorithm: Algorithm) -> None:
     issued = claims()
-    text = issue_stamp(issued, issuer.signers[algorithm])
+    text = issue_stamp(issued, issuer.signers[algorithm], ISSUER_FEES)
     decoded = ref.verify(text, issuer.reference_trust(), "FR-PAR", int(NOW.timestamp()))
     assert decoded["number"] == issued.number.digits
     assert decoded["aud"] == "FR-PAR"
-    assert (decoded["amount"], decoded["currency"]) == (7500, 978)
+    assert (decoded["amount"], decoded["currency"]) == (2750, 978)
+    assert (decoded["fee_number"], decoded["fee_code"]) == (7, "PASSPORT-MINOR")
     assert decoded["channel"] == "counter"
     assert decoded["schedule_version"] == 4
     assert decoded["iat"] == int(NOW.timestamp())
@@ -96,7 +100,7 @@ def test_reference_decoder_reads_the_trust_list(issuer: Issuer) -> None:
     reference = issuer.reference_trust()
     assert set(reference.keys) == set(issuer.trust.keys)
     assert reference.deny == {int(DENIED)}
-    assert reference.fees["PASS-ORD"]["ar"] == "جواز السفر العادي"
+    assert reference.fees[7]["ar"] == "جواز السفر (قاصر)"
 
 
 def test_reference_decoder_refuses_a_trust_list_from_a_stamp_key(issuer: Issuer) -> None:
@@ -112,7 +116,7 @@ def test_reference_decoder_refuses_a_stale_trust_list(issuer: Issuer) -> None:
 def test_both_verifiers_agree_on_every_tampered_variant(issuer: Issuer) -> None:
     """Every bit flip of a stamp is refused by both, with the same documented reason code."""
     reference = issuer.reference_trust()
-    text = issue_stamp(claims(), issuer.signers[Algorithm.ES256])
+    text = issue_stamp(claims(), issuer.signers[Algorithm.ES256], ISSUER_FEES)
     signed = bytes(base45.b45decode(text[len(PREFIX) :]))
     for position in range(len(signed)):
         for bit in range(8):
@@ -131,12 +135,12 @@ def test_both_verifiers_agree_on_every_tampered_variant(issuer: Issuer) -> None:
     [
         ({"audience": "BE-BRU"}, "wrong_consulate"),
         ({"number": DENIED}, "denied"),
-        ({"fee_code": "CNI"}, "unknown_fee"),
+        ({"fee_code": "VISA-C"}, "unknown_fee"),
         ({"issued_at": NOW + timedelta(hours=1), "expires_at": NOW + timedelta(days=30)}, "not_yet_valid"),
     ],
 )
 def test_both_verifiers_refuse_the_same_stamps(issuer: Issuer, change: dict[str, object], code: str) -> None:
-    text = issue_stamp(claims(**change), issuer.signers[Algorithm.EDDSA])
+    text = issue_stamp(claims(**change), issuer.signers[Algorithm.EDDSA], ISSUER_FEES)
     with pytest.raises(ref.Refused, match=code):
         ref.verify(text, issuer.reference_trust(), "FR-PAR", int(NOW.timestamp()))
     with pytest.raises(StampRejected) as ours:
@@ -161,7 +165,7 @@ def test_reference_decoder_accepts_the_documented_examples() -> None:
     now = int(datetime(2025, 3, 6, tzinfo=UTC).timestamp())
     trust = ref.read_trust_list(document, anchors, now=now)
     assert trust.deny == {11112222333344440}
-    for name, fee_code in (("example-eddsa-text", "PASS-ORD"), ("example-es256-text", "CNI")):
+    for name, fee_code in (("example-eddsa-text", "PASSPORT"), ("example-es256-text", "CNIE")):
         decoded = ref.verify(doc_block(name).strip(), trust, "FR-PAR", now)
         assert decoded["number"] == "48210933756102841"
         assert decoded["fee_code"] == fee_code

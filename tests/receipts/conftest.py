@@ -12,22 +12,33 @@ import pytest
 from ledger.money import Money
 from receipts.algorithms import Algorithm
 from receipts.claims import Channel, StampClaims
+from receipts.codec import issue_stamp
 from receipts.envelope import KdfParams
+from receipts.fees import Fee, FeeTable
 from receipts.keyring import InMemoryKeyStore, Keyring
 from receipts.keys import KeyPurpose, KeyRecord
 from receipts.numbers import StampNumber
 from receipts.signers import SoftwareSigner, open_software_signer
-from receipts.trust_list import FeeLabels, TrustList
+from receipts.trust_list import TrustList
 
 NOW = datetime(2025, 3, 4, 10, 0, 0, tzinfo=UTC)
 PASSPHRASE = "correct horse battery staple"
 FAST_KDF = KdfParams(memory_kib=8192, iterations=1, lanes=1)
-FEES = {
-    "PASS-ORD": FeeLabels(fr="Passeport ordinaire", ar="جواز السفر العادي", en="Ordinary passport"),
-    "CNI": FeeLabels(
-        fr="Carte nationale d'identité", ar="البطاقة الوطنية للتعريف", en="National identity card"
-    ),
-}
+# Codes as long as the service's own (config/fees.toml): on the wire a stamp carries their numbers.
+FEES = FeeTable(
+    [
+        Fee("PASSPORT", 1, "Passeport biométrique", "جواز السفر البيومتري", "Biometric passport"),
+        Fee("CNIE", 2, "Carte nationale d'identité", "البطاقة الوطنية للتعريف", "National identity card"),
+        Fee("PASSPORT-MINOR", 3, "Passeport (mineur)", "جواز السفر (قاصر)", "Passport (minor)"),
+        Fee(
+            "CIVIL-EXTRACT",
+            300,
+            "Extrait d'acte d'état civil",
+            "نسخة موجزة من رسم الحالة المدنية",
+            "Civil extract",
+        ),
+    ]
+)
 
 
 @dataclass
@@ -45,8 +56,19 @@ class StampWorld:
     def signer(self, algorithm: Algorithm = Algorithm.ES256) -> SoftwareSigner:
         return self.signers[algorithm]
 
+    def issue(
+        self, claims: StampClaims, algorithm: Algorithm = Algorithm.ES256, fees: FeeTable | None = None
+    ) -> str:
+        return issue_stamp(claims, self.signers[algorithm], fees or FEES)
+
     def trust_with(self, **changes: Any) -> TrustList:
         return replace(self.trust, **changes)
+
+
+# What another issuer (or a newer fee table than the trust list's) may stamp: a fee number 99.
+WIDER_FEES = FeeTable(
+    [*FEES, Fee("VISA-C", 99, "Visa de court séjour", "تأشيرة قصيرة الأمد", "Short-stay visa")]
+)
 
 
 @pytest.fixture(scope="session")
@@ -76,12 +98,12 @@ def world() -> StampWorld:
 
 
 def realistic_claims(**changes: Any) -> StampClaims:
-    """A stamp as the service issues them: Paris consulate, ordinary passport, 75.00 EUR, 12 months."""
+    """A stamp as the service issues them: Paris consulate, a minor's passport, 27.50 EUR, 12 months."""
     base = StampClaims.new(
         issuer="MA",
         audience="FR-PAR",
-        fee_code="PASS-ORD",
-        amount=Money(7500, "EUR"),
+        fee_code="PASSPORT-MINOR",
+        amount=Money(2750, "EUR"),
         channel=Channel.ONLINE,
         schedule_version=3,
         issued_at=NOW,

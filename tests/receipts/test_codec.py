@@ -18,7 +18,6 @@ from receipts.codec import (
     MAX_TEXT_LENGTH,
     PREFIX,
     StampTooLargeError,
-    issue_stamp,
     sign_stamp,
     stamp_size,
     verify_stamp,
@@ -27,7 +26,7 @@ from receipts.keys import KeyStatus
 from receipts.numbers import StampNumber
 from receipts.qr import make_qr
 from receipts.reasons import Reason, StampRejected
-from tests.receipts.conftest import NOW, StampWorld, realistic_claims
+from tests.receipts.conftest import FEES, NOW, WIDER_FEES, StampWorld, realistic_claims
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
@@ -64,7 +63,7 @@ def resign(world: StampWorld, protected: bytes, payload: bytes, algorithm: Algor
 @pytest.mark.parametrize("algorithm", list(Algorithm))
 def test_round_trip_gives_back_the_claims(world: StampWorld, algorithm: Algorithm) -> None:
     claims = realistic_claims(case_reference=None)
-    text = issue_stamp(claims, world.signer(algorithm))
+    text = world.issue(claims, algorithm)
     verified = verify_stamp(text, world.trust, audience="FR-PAR", now=NOW + timedelta(days=10))
     assert verified.claims == claims
     assert verified.number == StampNumber.parse("4821 0933 7561 0284-1")
@@ -74,28 +73,37 @@ def test_round_trip_gives_back_the_claims(world: StampWorld, algorithm: Algorith
 
 def test_counter_stamp_with_short_fee_code_and_case_reference_round_trips(world: StampWorld) -> None:
     claims = realistic_claims(
-        fee_code="CNI", channel=Channel.COUNTER, case_reference="R7", amount=Money(2500, "EUR")
+        fee_code="CNIE", channel=Channel.COUNTER, case_reference="K7Q2ZX", amount=Money(800, "EUR")
     )
-    verified = verify_stamp(issue_stamp(claims, world.signer()), world.trust, audience="FR-PAR", now=NOW)
-    assert verified.claims.case_reference == "R7"
+    verified = verify_stamp(world.issue(claims), world.trust, audience="FR-PAR", now=NOW)
+    assert verified.claims.case_reference == "K7Q2ZX"
     assert verified.claims.channel is Channel.COUNTER
 
 
 def test_three_decimal_currency_survives(world: StampWorld) -> None:
-    claims = realistic_claims(fee_code="CNI", amount=Money(45_500, "TND"), audience="TN-TUN")
-    verified = verify_stamp(issue_stamp(claims, world.signer()), world.trust, audience="TN-TUN", now=NOW)
-    assert verified.claims.amount == Money(45_500, "TND")
+    claims = realistic_claims(fee_code="PASSPORT", amount=Money(180_000, "TND"), audience="TN-TUN")
+    verified = verify_stamp(world.issue(claims), world.trust, audience="TN-TUN", now=NOW)
+    assert verified.claims.amount == Money(180_000, "TND")
 
 
 @pytest.mark.parametrize("algorithm", list(Algorithm))
 def test_realistic_stamp_stays_within_144_bytes(world: StampWorld, algorithm: Algorithm) -> None:
-    signed = sign_stamp(realistic_claims(), world.signer(algorithm))
-    assert len(signed) <= MAX_STAMP_BYTES == 144
-    assert stamp_size(realistic_claims()) == len(signed)
+    signed = sign_stamp(realistic_claims(), world.signer(algorithm), FEES)
+    assert len(signed) == stamp_size(realistic_claims(), FEES)
+    # Pinned: if this changes, the size budget in docs/stamp-format.md changes with it.
+    assert len(signed) == 136
+
+
+def test_the_largest_realistic_stamp_stays_within_144_bytes(world: StampWorld) -> None:
+    """A three-decimal currency above 65.535, a fee number above 255, a schedule version above 255."""
+    largest = realistic_claims(
+        fee_code="CIVIL-EXTRACT", amount=Money(180_000, "TND"), audience="TN-TUN", schedule_version=300
+    )
+    assert len(sign_stamp(largest, world.signer(), FEES)) == 142 <= MAX_STAMP_BYTES == 144
 
 
 def test_realistic_stamp_is_a_version_10_q_alphanumeric_qr(world: StampWorld) -> None:
-    text = issue_stamp(realistic_claims(), world.signer())
+    text = world.issue(realistic_claims())
     assert len(text) <= MAX_TEXT_LENGTH == 220
     code = make_qr(text)
     assert code.version <= 10
@@ -104,9 +112,9 @@ def test_realistic_stamp_is_a_version_10_q_alphanumeric_qr(world: StampWorld) ->
 
 
 def test_claims_too_big_for_the_qr_are_refused_at_issue(world: StampWorld) -> None:
-    claims = realistic_claims(fee_code="LEGALISATION-COPY", case_reference="RDV-2025-004211")
+    claims = realistic_claims(case_reference="RDV-2025-004211-FR-PAR-0001")
     with pytest.raises(StampTooLargeError, match=r"would take \d+ bytes; the budget is 144"):
-        issue_stamp(claims, world.signer())
+        world.issue(claims)
 
 
 def test_no_personal_data_can_be_carried() -> None:
@@ -120,7 +128,7 @@ def test_no_personal_data_can_be_carried() -> None:
 
 
 def test_bad_prefix(world: StampWorld) -> None:
-    text = issue_stamp(realistic_claims(), world.signer())
+    text = world.issue(realistic_claims())
     assert reason_of("ET2:" + text[4:], world) is Reason.BAD_PREFIX
     assert reason_of(text[4:], world) is Reason.BAD_PREFIX
     assert reason_of(text.lower(), world) is Reason.BAD_PREFIX
@@ -133,7 +141,7 @@ def test_oversize_input_is_refused_before_decoding(world: StampWorld) -> None:
 
 
 def test_trailing_newline_of_a_keyboard_scanner_is_accepted(world: StampWorld) -> None:
-    text = issue_stamp(realistic_claims(), world.signer())
+    text = world.issue(realistic_claims())
     assert verify_stamp(text + "\r\n", world.trust, audience="FR-PAR", now=NOW).claims == realistic_claims()
 
 
@@ -171,7 +179,7 @@ def test_malformed_cbor(world: StampWorld, cose: bytes) -> None:
 
 def small_stamp(world: StampWorld) -> str:
     """A stamp with a few bytes to spare, so that crafted variants are not refused as too long first."""
-    return issue_stamp(realistic_claims(fee_code="CNI"), world.signer())
+    return world.issue(realistic_claims(fee_code="CNIE"))
 
 
 def test_cose_structure(world: StampWorld) -> None:
@@ -194,7 +202,7 @@ def test_cose_structure(world: StampWorld) -> None:
 
 
 def test_unknown_kid(world: StampWorld) -> None:
-    _, _, payload, signature = cose_parts(issue_stamp(realistic_claims(), world.signer()))
+    _, _, payload, signature = cose_parts(world.issue(realistic_claims()))
     stranger = cbor2.dumps({1: -7, 4: bytes(range(8))})
     assert reason_of(rebuild(stranger, payload, signature), world) is Reason.UNKNOWN_KID
 
@@ -210,22 +218,22 @@ def test_the_key_pins_the_algorithm_not_the_stamp(world: StampWorld, alg: int) -
 
 def test_a_properly_signed_eddsa_stamp_under_an_es256_kid_is_refused(world: StampWorld) -> None:
     """The algorithm confusion attack: an attacker's own EdDSA signature claiming an ES256 key id."""
-    payload = cose_parts(issue_stamp(realistic_claims(), world.signer()))[2]
+    payload = cose_parts(world.issue(realistic_claims()))[2]
     protected = cbor2.dumps({1: -8, 4: world.es256.kid})
     text = resign(world, protected, payload, Algorithm.EDDSA)
     assert reason_of(text, world) is Reason.ALG_MISMATCH
 
 
 def test_retired_key(world: StampWorld) -> None:
-    text = issue_stamp(realistic_claims(), world.signer())
+    text = world.issue(realistic_claims())
     key = world.trust.keys[world.es256.kid]
     trust = world.trust_with(keys={**world.trust.keys, key.kid: replace(key, status=KeyStatus.RETIRED)})
     assert reason_of(text, world, trust=trust) is Reason.RETIRED_KEY
 
 
 def test_bad_signature(world: StampWorld) -> None:
-    protected, _, payload, _signature = cose_parts(issue_stamp(realistic_claims(), world.signer()))
-    other = issue_stamp(realistic_claims(number=StampNumber.generate()), world.signer())
+    protected, _, payload, _signature = cose_parts(world.issue(realistic_claims()))
+    other = world.issue(realistic_claims(number=StampNumber.generate()))
     foreign_signature = cose_parts(other)[3]
     assert reason_of(rebuild(protected, payload, foreign_signature), world) is Reason.BAD_SIGNATURE
     assert reason_of(rebuild(protected, payload, bytes(64)), world) is Reason.BAD_SIGNATURE
@@ -233,7 +241,7 @@ def test_bad_signature(world: StampWorld) -> None:
 
 def test_malleated_ecdsa_twin_verifies_to_the_same_stamp_number(world: StampWorld) -> None:
     """(r, n - s) is a second valid signature: consumption must key on the number, which stays the same."""
-    text = issue_stamp(realistic_claims(), world.signer(Algorithm.ES256))
+    text = world.issue(realistic_claims(), Algorithm.ES256)
     protected, _, payload, signature = cose_parts(text)
     r, s = signature[:32], int.from_bytes(signature[32:], "big")
     twin = rebuild(protected, payload, r + (P256_ORDER - s).to_bytes(32, "big"))
@@ -258,11 +266,11 @@ def test_signed_but_malformed_claims(world: StampWorld) -> None:
 
 def test_stamp_outliving_its_key_is_refused(world: StampWorld) -> None:
     claims = realistic_claims(expires_at=world.es256.not_after + timedelta(days=1))
-    assert reason_of(issue_stamp(claims, world.signer()), world) is Reason.KEY_NOT_VALID
+    assert reason_of(world.issue(claims), world) is Reason.KEY_NOT_VALID
 
 
 def test_wrong_consulate(world: StampWorld) -> None:
-    text = issue_stamp(realistic_claims(), world.signer())
+    text = world.issue(realistic_claims())
     assert reason_of(text, world, audience="BE-BRU") is Reason.WRONG_CONSULATE
     # An offline "is it genuine?" check passes no consulate and is told the stamp's own.
     assert verify_stamp(text, world.trust, audience=None, now=NOW).claims.audience == "FR-PAR"
@@ -270,7 +278,7 @@ def test_wrong_consulate(world: StampWorld) -> None:
 
 def test_dates_with_clock_skew(world: StampWorld) -> None:
     claims = realistic_claims()
-    text = issue_stamp(claims, world.signer())
+    text = world.issue(claims)
     skew = timedelta(minutes=5)
     verify_stamp(text, world.trust, audience="FR-PAR", now=NOW - skew, clock_skew=skew)
     assert (
@@ -287,19 +295,19 @@ def test_dates_with_clock_skew(world: StampWorld) -> None:
 
 def test_denied(world: StampWorld) -> None:
     claims = realistic_claims()
-    text = issue_stamp(claims, world.signer())
+    text = world.issue(claims)
     assert reason_of(text, world, trust=world.trust_with(denied=frozenset({claims.number}))) is Reason.DENIED
 
 
 def test_unknown_fee(world: StampWorld) -> None:
-    text = issue_stamp(realistic_claims(fee_code="VISA-C"), world.signer())
+    text = world.issue(realistic_claims(fee_code="VISA-C"), fees=WIDER_FEES)
     assert reason_of(text, world) is Reason.UNKNOWN_FEE
 
 
 def test_checks_run_in_the_documented_order(world: StampWorld) -> None:
     """A stamp wrong in several ways is refused for the earliest check, in the documented order."""
     claims = realistic_claims(fee_code="VISA-C", audience="BE-BRU")
-    text = issue_stamp(claims, world.signer())
+    text = world.issue(claims, fees=WIDER_FEES)
     everything_wrong = world.trust_with(denied=frozenset({claims.number}))
     order: list[tuple[dict[str, object], Reason]] = [
         ({"audience": "FR-PAR"}, Reason.WRONG_CONSULATE),

@@ -14,16 +14,29 @@ from ledger.money import Money
 from receipts import cose
 from receipts.claims import Channel, StampClaims
 from receipts.codec import encode_claims, sign_stamp, to_text, verify_stamp
+from receipts.fees import Fee, FeeTable
 from receipts.keys import VerificationKey
 from receipts.numbers import StampNumber
 from receipts.reasons import Reason
 from receipts.signers import SoftwareSigner
-from receipts.trust_list import FeeLabels, TrustList, TrustListReason, load_trust_list
+from receipts.trust_list import TrustList, TrustListReason, load_trust_list
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "stamp-format.md"
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 ISSUED = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 WINDOW = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+FEES = FeeTable(
+    [
+        Fee("PASSPORT", 1, "Passeport biométrique", "جواز السفر البيومتري", "Biometric passport"),
+        Fee(
+            "CNIE",
+            2,
+            "Carte nationale d'identité électronique",
+            "البطاقة الوطنية للتعريف الإلكترونية",
+            "Electronic national identity card",
+        ),
+    ]
+)
 
 
 def block(name: str) -> str:
@@ -49,10 +62,10 @@ def example_claims() -> StampClaims:
     return StampClaims.new(
         issuer="MA",
         audience="FR-PAR",
-        fee_code="PASS-ORD",
-        amount=Money(7500, "EUR"),
+        fee_code="PASSPORT",
+        amount=Money(5000, "EUR"),
         channel=Channel.ONLINE,
-        schedule_version=3,
+        schedule_version=1,
         issued_at=ISSUED,
         number=StampNumber.parse("4821 0933 7561 0284-1"),
     )
@@ -76,12 +89,7 @@ def doc_trust() -> TrustList:
         issued_at=datetime(2025, 3, 4, 6, 0, tzinfo=UTC),
         max_offline_age=timedelta(days=7),
         keys={k.kid: k for k in keys},
-        fees={
-            "PASS-ORD": FeeLabels("Passeport ordinaire", "جواز السفر العادي", "Ordinary passport"),
-            "CNI": FeeLabels(
-                "Carte nationale d'identité", "البطاقة الوطنية للتعريف", "National identity card"
-            ),
-        },
+        fees=FEES,
         denied=frozenset({StampNumber.parse("1111 2222 3333 4444-0")}),
     )
 
@@ -89,12 +97,12 @@ def doc_trust() -> TrustList:
 def test_eddsa_example_is_what_the_codec_produces() -> None:
     signer = eddsa_signer()
     assert signer.kid.hex() == "a050837d85070582"
-    assert encode_claims(example_claims()) == hex_block("example-eddsa-payload")
+    assert encode_claims(example_claims(), FEES) == hex_block("example-eddsa-payload")
     protected = cose.protected_header(signer.algorithm, signer.kid)
     assert cose.sig_structure(protected, hex_block("example-eddsa-payload")) == hex_block(
         "example-eddsa-sig-structure"
     )
-    signed = sign_stamp(example_claims(), signer)
+    signed = sign_stamp(example_claims(), signer, FEES)
     assert signed == hex_block("example-eddsa-cose")
     assert to_text(signed) == block("example-eddsa-text").strip()
 

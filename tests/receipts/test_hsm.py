@@ -88,7 +88,7 @@ def test_stamp_signed_in_the_hsm_verifies_with_its_public_key(
 
     with Pkcs11Signer(token, kid=record.kid, algorithm=algorithm) as signer:
         assert signer.kid == key_id(public_key)
-        stamps = [issue_stamp(realistic_claims(), signer) for _ in range(3)]
+        stamps = [issue_stamp(realistic_claims(), signer, FEES) for _ in range(3)]
 
     trust = TrustList.build(issuer="MA", keys=[record], fees=FEES, issued_at=NOW)
     for stamp in stamps:

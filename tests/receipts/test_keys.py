@@ -94,7 +94,7 @@ def test_created_key_is_sealed_and_signs(keyring: Keyring) -> None:
 
 def test_rotation_signs_with_the_new_key_and_keeps_verifying_the_old(keyring: Keyring) -> None:
     old = keyring.create(KeyPurpose.STAMP, passphrase=PASSPHRASE, now=NOW, kdf=FAST_KDF)
-    old_stamp = issue_stamp(realistic_claims(issued_at=NOW), open_software_signer(old, PASSPHRASE))
+    old_stamp = issue_stamp(realistic_claims(issued_at=NOW), open_software_signer(old, PASSPHRASE), FEES)
 
     later = NOW + timedelta(days=200)
     new = keyring.rotate(KeyPurpose.STAMP, passphrase=PASSPHRASE, now=later, kdf=FAST_KDF)
@@ -124,7 +124,7 @@ def test_a_key_not_yet_valid_does_not_sign(keyring: Keyring) -> None:
 
 def test_retired_key_neither_signs_nor_verifies(keyring: Keyring) -> None:
     record = keyring.create(KeyPurpose.STAMP, passphrase=PASSPHRASE, now=NOW, kdf=FAST_KDF)
-    stamp = issue_stamp(realistic_claims(issued_at=NOW), open_software_signer(record, PASSPHRASE))
+    stamp = issue_stamp(realistic_claims(issued_at=NOW), open_software_signer(record, PASSPHRASE), FEES)
     retired = keyring.retire(record.kid, now=NOW + timedelta(days=1))
     assert retired.status is KeyStatus.RETIRED
     assert retired.retired_at == NOW + timedelta(days=1)

@@ -9,14 +9,14 @@ import cbor2
 import pytest
 
 from receipts.algorithms import Algorithm
-from receipts.codec import issue_stamp, verify_stamp
+from receipts.codec import verify_stamp
+from receipts.fees import Fee, FeeTable, FeeTableError
 from receipts.keys import KeyPurpose, KeyStatus, SigningKeyError, VerificationKey
 from receipts.numbers import StampNumber
 from receipts.reasons import Reason, StampRejected
 from receipts.signers import SoftwareSigner
 from receipts.trust_list import (
     CONTENT_TYPE,
-    FeeLabels,
     TrustList,
     TrustListError,
     TrustListReason,
@@ -50,7 +50,10 @@ def test_signed_list_loads_back_equal(world: StampWorld) -> None:
     loaded = load_trust_list(document, anchors(world), now=NOW + timedelta(days=6))
     assert loaded == world.trust_with(denied=frozenset({DENIED}))
     assert loaded.signed_by == world.trust_list_key.kid
-    assert loaded.fees["PASS-ORD"].ar == "جواز السفر العادي"
+    passport = loaded.fees.by_code("PASSPORT-MINOR")
+    assert passport is not None
+    assert passport.ar == "جواز السفر (قاصر)"
+    assert loaded.fee_by_number(3) == passport
 
 
 def test_signed_list_is_a_cose_sign1_with_a_content_type(world: StampWorld) -> None:
@@ -69,14 +72,14 @@ def test_the_same_list_signs_to_the_same_payload(world: StampWorld) -> None:
 
 def test_verifier_uses_the_loaded_list_for_keys_deny_list_and_fees(world: StampWorld) -> None:
     trust = load_trust_list(signed_list(world), anchors(world), now=NOW)
-    fresh = issue_stamp(realistic_claims(number=StampNumber.generate()), world.signer(Algorithm.EDDSA))
+    fresh = world.issue(realistic_claims(number=StampNumber.generate()), Algorithm.EDDSA)
     assert verify_stamp(fresh, trust, audience="FR-PAR", now=NOW).algorithm is Algorithm.EDDSA
-    refunded = issue_stamp(realistic_claims(number=DENIED), world.signer())
+    refunded = world.issue(realistic_claims(number=DENIED))
     with pytest.raises(StampRejected) as refused:
         verify_stamp(refunded, trust, audience="FR-PAR", now=NOW)
     assert refused.value.reason is Reason.DENIED
-    assert trust.has_fee("CNI")
-    assert not trust.has_fee("VISA-C")
+    assert trust.fee_by_number(2) == FEES.by_code("CNIE")
+    assert trust.fee_by_number(4) is None
 
 
 def test_a_list_older_than_its_max_offline_age_is_refused(world: StampWorld) -> None:
@@ -101,7 +104,7 @@ def test_a_list_signed_by_a_stamp_key_is_refused(world: StampWorld) -> None:
 
 def test_a_tampered_list_is_refused(world: StampWorld) -> None:
     document = bytearray(signed_list(world))
-    position = document.index(b"Passeport ordinaire")
+    position = document.index("Passeport biométrique".encode())
     document[position] ^= 0x20  # "passeport"
     assert refusal(bytes(document), world) is TrustListReason.BAD_SIGNATURE
 
@@ -126,7 +129,7 @@ def test_the_anchor_pins_the_algorithm(world: StampWorld) -> None:
 def test_a_stamp_is_not_a_trust_list(world: StampWorld) -> None:
     import base45
 
-    stamp = issue_stamp(realistic_claims(), world.signer())
+    stamp = world.issue(realistic_claims())
     assert refusal(base45.b45decode(stamp[4:]), world) is TrustListReason.BAD_FORMAT
     assert refusal(b"{}", world) is TrustListReason.BAD_FORMAT
 
@@ -153,13 +156,24 @@ def test_json_rendering_is_for_people(world: StampWorld) -> None:
     assert {k["kid"] for k in rendered["keys"]} == {world.es256.kid.hex(), world.eddsa.kid.hex()}
     assert {k["algorithm"] for k in rendered["keys"]} == {"ES256", "EdDSA"}
     assert rendered["keys"][0]["public_key_pem"].startswith("-----BEGIN PUBLIC KEY-----")
-    assert rendered["fees"]["CNI"]["en"] == "National identity card"
-    assert "جواز السفر العادي" in loaded.to_json_text()  # not \u-escaped
+    assert rendered["fees"]["CNIE"] == {
+        "number": 2,
+        "fr": "Carte nationale d'identité",
+        "ar": "البطاقة الوطنية للتعريف",
+        "en": "National identity card",
+    }
+    assert "جواز السفر (قاصر)" in loaded.to_json_text()  # not \u-escaped
 
 
-def test_fee_labels_need_all_three_languages() -> None:
-    with pytest.raises(ValueError, match=r"fee label \(ar\)"):
-        FeeLabels(fr="Passeport", ar=" ", en="Passport")
+def test_fee_table_refuses_ambiguity() -> None:
+    with pytest.raises(FeeTableError, match="the ar label"):
+        Fee("PASSPORT", 1, "Passeport", " ", "Passport")
+    with pytest.raises(FeeTableError, match="fee number 1 is given to both PASSPORT and CNIE"):
+        FeeTable([Fee("PASSPORT", 1, "P", "ج", "P"), Fee("CNIE", 1, "C", "ب", "C")])
+    with pytest.raises(FeeTableError, match="fee code PASSPORT is listed twice"):
+        FeeTable([Fee("PASSPORT", 1, "P", "ج", "P"), Fee("PASSPORT", 2, "P", "ج", "P")])
+    with pytest.raises(FeeTableError, match="'VISA-C' has no number"):
+        FEES.number_of("VISA-C")
 
 
 def test_anchor_of_the_wrong_key_type_cannot_verify(world: StampWorld) -> None:

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from receipts.codec import issue_stamp
 from receipts.numbers import StampNumber
 from receipts.pdf import render_receipts
 from receipts.qr import qr_png
@@ -22,22 +21,20 @@ LATER = NOW + timedelta(days=3)
 
 def test_genuine_text_gives_the_claims(world: StampWorld) -> None:
     claims = realistic_claims()
-    decision = decide(issue_stamp(claims, world.signer()), world.trust, audience="FR-PAR", now=LATER)
+    decision = decide(world.issue(claims), world.trust, audience="FR-PAR", now=LATER)
     assert decision.genuine
     assert decision.reason is None
     assert decision.claims == claims
     assert decision.number == claims.number
     body = decision.to_json()
     assert body["stamp"]["number"] == "4821 0933 7561 0284-1"
-    assert body["stamp"]["amount"] == "75.00"
+    assert body["stamp"]["amount"] == "27.50"
     assert body["stamp"]["currency"] == "EUR"
     assert body["stamp"]["kid"] == world.es256.kid.hex()
 
 
 def test_refusal_gives_reason_and_message_and_no_claims(world: StampWorld) -> None:
-    decision = decide(
-        issue_stamp(realistic_claims(), world.signer()), world.trust, audience="MA-RAB", now=LATER
-    )
+    decision = decide(world.issue(realistic_claims()), world.trust, audience="MA-RAB", now=LATER)
     assert not decision.genuine
     assert decision.reason is Reason.WRONG_CONSULATE
     assert "FR-PAR, not MA-RAB" in decision.message
@@ -59,7 +56,7 @@ def photo_of(png: bytes, *, fmt: str) -> bytes:
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 def test_image_of_the_qr_gives_the_same_decision(world: StampWorld, fmt: str) -> None:
-    text = issue_stamp(realistic_claims(), world.signer())
+    text = world.issue(realistic_claims())
     decisions = decide_file(photo_of(qr_png(text), fmt=fmt), world.trust, audience="FR-PAR", now=LATER)
     assert [d.genuine for d in decisions] == [True]
     assert decisions[0].text == text
@@ -69,9 +66,7 @@ def test_pdf_with_several_stamps_gives_one_decision_each(world: StampWorld) -> N
     refunded = StampNumber.generate()
     receipts = [
         receipt_for(world),
-        receipt_for(
-            world, stamp_text=issue_stamp(realistic_claims(number=refunded), world.signer()), number=refunded
-        ),
+        receipt_for(world, stamp_text=world.issue(realistic_claims(number=refunded)), number=refunded),
     ]
     trust = world.trust_with(denied=frozenset({refunded}))
     decisions = decide_file(render_receipts(receipts), trust, audience="FR-PAR", now=LATER)
