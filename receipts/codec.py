@@ -74,9 +74,10 @@ class StampTrust(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class VerifiedStamp:
-    """A stamp that passed every check: its claims and the key that signed it."""
+    """A stamp that passed every check: its claims, its fee as the fee table names it, its key."""
 
     claims: StampClaims
+    fee: Fee
     kid: bytes
     algorithm: Algorithm
 
@@ -261,7 +262,9 @@ def _authenticate(sign1: cose.Sign1, trust: StampTrust) -> VerificationKey:
     return key
 
 
-def _signed_claims(sign1: cose.Sign1, key: VerificationKey, trust: StampTrust) -> tuple[StampClaims, bool]:
+def _signed_claims(
+    sign1: cose.Sign1, key: VerificationKey, trust: StampTrust
+) -> tuple[StampClaims, Fee | None]:
     try:
         claims, fee = _decode_claims(sign1.payload, trust.fee_by_number)
     except (ClaimsError, cose.CborError) as exc:
@@ -272,7 +275,7 @@ def _signed_claims(sign1: cose.Sign1, key: VerificationKey, trust: StampTrust) -
             f"the stamp is valid {claims.issued_at.isoformat()} - {claims.expires_at.isoformat()}, "
             f"outside its key's window {key.not_before.isoformat()} - {key.not_after.isoformat()}",
         )
-    return claims, fee is not None
+    return claims, fee
 
 
 def _check_use(
@@ -331,6 +334,9 @@ def verify_stamp(
         raise ValueError("now must be a timezone-aware datetime")
     sign1 = _parse(_decode_text(text))
     key = _authenticate(sign1, trust)
-    claims, known_fee = _signed_claims(sign1, key, trust)
-    _check_use(claims, known_fee=known_fee, trust=trust, audience=audience, now=now, clock_skew=clock_skew)
-    return VerifiedStamp(claims=claims, kid=sign1.kid, algorithm=key.algorithm)
+    claims, fee = _signed_claims(sign1, key, trust)
+    _check_use(
+        claims, known_fee=fee is not None, trust=trust, audience=audience, now=now, clock_skew=clock_skew
+    )
+    assert fee is not None  # _check_use refused an unknown fee
+    return VerifiedStamp(claims=claims, fee=fee, kid=sign1.kid, algorithm=key.algorithm)

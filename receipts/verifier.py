@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from receipts.claims import StampClaims
 from receipts.codec import DEFAULT_CLOCK_SKEW, PREFIX, StampTrust, VerifiedStamp, verify_stamp
+from receipts.fees import LANGUAGES
 from receipts.numbers import StampNumber
 from receipts.reasons import Reason, StampRejected
 
@@ -60,6 +61,8 @@ class Decision:
                 "issuer": claims.issuer,
                 "consulate": claims.audience,
                 "fee_code": claims.fee_code,
+                "fee_number": self.stamp.fee.number,
+                "fee_labels": {language: self.stamp.fee.label(language) for language in LANGUAGES},
                 "amount": claims.amount.to_str(),
                 "currency": claims.amount.currency,
                 "channel": claims.channel.value,

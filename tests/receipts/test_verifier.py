@@ -31,6 +31,8 @@ def test_genuine_text_gives_the_claims(world: StampWorld) -> None:
     assert body["stamp"]["amount"] == "27.50"
     assert body["stamp"]["currency"] == "EUR"
     assert body["stamp"]["kid"] == world.es256.kid.hex()
+    assert body["stamp"]["fee_code"] == "PASSPORT-MINOR"
+    assert body["stamp"]["fee_labels"]["ar"] == "جواز السفر (قاصر)"
 
 
 def test_refusal_gives_reason_and_message_and_no_claims(world: StampWorld) -> None:
