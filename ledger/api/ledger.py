@@ -8,12 +8,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
+from sqlalchemy.orm import Session
 
 from ledger.api import problems
 from ledger.api.auth import consulate_scope, principal_of, requires
+from ledger.api.idempotency import IdempotencyKey, canonical, run_once
 from ledger.api.problems import ApiProblem
 from ledger.api.schemas import (
     ACCOUNT_CODE,
@@ -39,16 +41,6 @@ from ledger.services.apikeys import Role
 from ledger.services.balances import SPLITS, SliceFilter, balances
 from ledger.settings import Settings
 
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        min_length=1,
-        max_length=100,
-        required=False,
-        description="Retry safely: the same key with the same body returns the first result.",
-    ),
-]
 READERS = requires(Role.AUDITOR, Role.ADMIN, Role.CASHIER)
 
 
@@ -267,26 +259,35 @@ class LedgerAdminController(Controller):
         state: State,
         data: JSONBody[AdjustmentIn],
         idempotency_key: IdempotencyKey = None,
-    ) -> EntryOut:
+    ) -> Response[EntryOut]:
         database: Database = state.database
         settings: Settings = state.settings
+        principal = principal_of(request)
         lines = [adjustments.AdjustmentLine(ln.account, ln.side, ln.amount, ln.fee_code) for ln in data.lines]
+
+        def post(session: Session) -> EntryOut:
+            recorded = adjustments.post_adjustment(
+                session,
+                lines,
+                reason=data.reason,
+                consulate=data.consulate,
+                effective_at=_aware(data.effective_at, "effective_at"),
+                actor=principal.actor,
+                known_consulates=set(settings.consulates),
+            )
+            return EntryOut.of(journal.get_entry(session, recorded.entry_id))
+
         try:
-            with database.write() as session:
-                recorded = adjustments.post_adjustment(
-                    session,
-                    lines,
-                    reason=data.reason,
-                    consulate=data.consulate,
-                    effective_at=_aware(data.effective_at, "effective_at"),
-                    actor=principal_of(request).actor,
-                    idempotency_key=f"adjustment:{idempotency_key}" if idempotency_key else None,
-                    known_consulates=set(settings.consulates),
-                )
+            return run_once(
+                database,
+                scope=f"adjustment:{principal.key_id}",
+                key=idempotency_key,
+                request=("POST /ledger/adjustments", canonical(data)),
+                status=201,
+                work=post,
+            )
         except FieldError as error:
             raise _field_problem(error) from None
-        with database.read() as session:
-            return EntryOut.of(journal.get_entry(session, recorded.entry_id))
 
     @post(
         "/entries/{entry_id:uuid}/reversal",
@@ -302,15 +303,19 @@ class LedgerAdminController(Controller):
         entry_id: FromPath[uuid.UUID],
         data: JSONBody[ReversalIn],
         idempotency_key: IdempotencyKey = None,
-    ) -> EntryOut:
+    ) -> Response[EntryOut]:
         database: Database = state.database
-        with database.write() as session:
-            recorded = journal.reverse_entry(
-                session,
-                entry_id,
-                reason=data.reason,
-                actor=principal_of(request).actor,
-                idempotency_key=f"reversal:{idempotency_key}" if idempotency_key else None,
-            )
-        with database.read() as session:
+        principal = principal_of(request)
+
+        def reverse(session: Session) -> EntryOut:
+            recorded = journal.reverse_entry(session, entry_id, reason=data.reason, actor=principal.actor)
             return EntryOut.of(journal.get_entry(session, recorded.entry_id))
+
+        return run_once(
+            database,
+            scope=f"reversal:{principal.key_id}",
+            key=idempotency_key,
+            request=(f"POST /ledger/entries/{entry_id}/reversal", canonical(data)),
+            status=201,
+            work=reverse,
+        )

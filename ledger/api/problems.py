@@ -24,6 +24,7 @@ from ledger.domain.fees import FeeError
 from ledger.money import MoneyError
 from ledger.services.accounts import AccountMismatchError
 from ledger.services.checkpoints import PeriodError
+from ledger.services.idempotency import RequestInProgressError, RequestKeyReusedError
 from ledger.services.journal import AlreadyReversedError, EntryNotFoundError, IdempotencyConflictError
 
 MEDIA_TYPE = "application/problem+json"
@@ -125,6 +126,16 @@ def _simple(status: int, slug: str, title: str) -> Callable[[Exception], Problem
     return convert
 
 
+def _in_progress(exc: RequestInProgressError) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        detail=str(exc),
+        status_code=409,
+        type_="/problems/request-in-progress",
+        title="Request in progress",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _database(exc: DBAPIError) -> ProblemDetailsException:
     message = str(exc.orig) if exc.orig is not None else str(exc)
     if "etimbre:" in message:  # refused by one of the ledger's own guards in the database
@@ -166,6 +177,10 @@ def plugin() -> ProblemDetailsPlugin:
         IdempotencyConflictError: _simple(
             422, "idempotency-key-reused", "The idempotency key was used for another request"
         ),
+        RequestKeyReusedError: _simple(
+            422, "idempotency-key-reused", "The idempotency key was used for another request"
+        ),
+        RequestInProgressError: _in_progress,
         AlreadyReversedError: _simple(409, "already-reversed", "The entry was already reversed"),
         PeriodError: _simple(409, "period-closed", "The books are closed for that period"),
         EntryNotFoundError: _simple(404, "not-found", "Not found"),

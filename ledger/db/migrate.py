@@ -20,7 +20,7 @@ def _config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     with engine.begin() as connection:
         config = _config(engine)
         config.attributes["connection"] = connection
@@ -35,12 +35,15 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema's revision(s), comma-separated when feature branches of the history are both applied."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+def head_revision() -> str:
+    """The newest revision(s) the code knows, in the same form as `current_revision`."""
+    return ",".join(sorted(ScriptDirectory(str(MIGRATIONS)).get_heads()))
 
 
 def is_current(engine: Engine) -> bool:
