@@ -47,7 +47,8 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             parsed,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            # No ping per checkout (a round trip on every payment): a connection broken by a server
+            # restart is invalidated when it fails, and the next unit of work gets a fresh one.
             connect_args={
                 # A transaction left open would hold back checkpoint cuts and vacuum: never let one linger.
                 "options": "-c idle_in_transaction_session_timeout=60000 -c timezone=UTC",

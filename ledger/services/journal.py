@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from uuid_utils.compat import uuid7
 
+from ledger.db.hotpath import EntryRow, HotPath, PostingRow
 from ledger.db.models import Account, Entry, IdempotencyKey, Posting
+from ledger.db.types import to_micros
 from ledger.domain.entries import EntryDraft, EntryKind, PostingLine, References
 from ledger.money import Money
 from ledger.services import clock
@@ -47,58 +48,56 @@ class Recorded:
     replayed: bool  # True when an earlier identical request had already recorded it
 
 
-def _rows(
-    entry_id: uuid.UUID, draft: EntryDraft, effective_at: datetime, ids: dict[str, int]
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "entry_id": entry_id,
-            "line_no": number,
-            "account_id": ids[line.account.code],
-            "currency": line.amount.currency,
-            "amount": line.amount.minor,
-            "effective_at": effective_at,
-            "consulate": draft.consulate,
-            "fee_code": line.slice_fee_code,
-        }
-        for number, line in enumerate(draft.lines, start=1)
-    ]
-
-
-def _entry_row(entry_id: uuid.UUID, draft: EntryDraft, effective_at: datetime, actor: str) -> dict[str, Any]:
-    return {
-        "id": entry_id,
-        "kind": draft.kind.value,
-        "consulate": draft.consulate,
-        "effective_at": effective_at,
-        "posting_count": len(draft.lines),
-        "payment_ref": draft.references.payment,
-        "stamp_ref": draft.references.stamp,
-        "settlement_ref": draft.references.settlement,
-        "import_line_ref": draft.references.import_line,
-        "memo": dict(draft.memo),
-        "reason": draft.reason,
-        "actor": actor,
-        "reverses_id": draft.reverses,
-    }
-
-
 def _insert(
-    session: Session, drafts: Sequence[EntryDraft], entry_ids: Sequence[uuid.UUID], actor: str
+    session: Session,
+    drafts: Sequence[EntryDraft],
+    entry_ids: Sequence[uuid.UUID],
+    actor: str,
+    hot: HotPath | None = None,
 ) -> None:
-    # Postings first, the entry last: the entry's trigger then checks the complete, balanced set, and
-    # the postings' trigger refuses any line added to an entry that is already recorded.
     ids = account_ids(session, {line.account for draft in drafts for line in draft.lines})
-    moment = clock.now()
-    postings: list[dict[str, Any]] = []
-    entries: list[dict[str, Any]] = []
+    moment = to_micros(clock.now())
+    postings: list[PostingRow] = []
+    entries: list[EntryRow] = []
     for entry_id, draft in zip(entry_ids, drafts, strict=True):
-        effective_at = draft.effective_at or moment
-        postings.extend(_rows(entry_id, draft, effective_at, ids))
-        entries.append(_entry_row(entry_id, draft, effective_at, actor))
-    connection = session.connection()  # plain Core: the hot path needs no unit-of-work bookkeeping
-    connection.execute(POSTINGS.insert(), postings)
-    connection.execute(ENTRIES.insert(), entries)
+        effective_at = to_micros(draft.effective_at) if draft.effective_at else moment
+        postings.extend(
+            (
+                entry_id,
+                number,
+                ids[line.account.code],
+                line.amount.currency,
+                line.amount.minor,
+                effective_at,
+                draft.consulate,
+                line.slice_fee_code,
+            )
+            for number, line in enumerate(draft.lines, start=1)
+        )
+        references = draft.references
+        entries.append(
+            (
+                entry_id,
+                draft.kind.value,
+                draft.consulate,
+                effective_at,
+                len(draft.lines),
+                references.payment,
+                references.stamp,
+                references.settlement,
+                references.import_line,
+                dict(draft.memo),
+                draft.reason,
+                actor,
+                draft.reverses,
+            )
+        )
+    writer = hot or HotPath(session)
+    try:
+        writer.insert(postings, entries)
+    finally:
+        if hot is None:
+            writer.close()
 
 
 def _earlier_claim(session: Session, key: str) -> tuple[uuid.UUID, str] | None:
@@ -118,25 +117,14 @@ def _replay(key: str, earlier: tuple[uuid.UUID, str], draft: EntryDraft) -> Reco
 
 
 def _claim(
-    session: Session, key: str, draft: EntryDraft, entry_id: uuid.UUID
+    session: Session, hot: HotPath, key: str, draft: EntryDraft, entry_id: uuid.UUID
 ) -> tuple[uuid.UUID, str] | None:
     """Claim the key for this entry, first thing: None if it is ours now, else the first claim.
 
     ON CONFLICT DO NOTHING needs no savepoint: a concurrent claimer of the same key waits for the first
     transaction, then finds the key taken (or free again, if the first one rolled back).
     """
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    claimed = (
-        session.connection()
-        .execute(
-            insert(CLAIMS)
-            .values(key=key, request_hash=draft.fingerprint(), entry_id=entry_id)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(CLAIMS.c.key)
-        )
-        .first()
-    )
-    if claimed is not None:
+    if hot.claim(key, draft.fingerprint(), entry_id):
         return None
     earlier = _earlier_claim(session, key)
     if earlier is None:  # pragma: no cover - the conflicting claim was rolled back between two statements
@@ -149,11 +137,15 @@ def post_entry(
 ) -> Recorded:
     """Record one balanced entry. With a key, a retry of the same request returns the first entry."""
     entry_id = uuid7()
-    if idempotency_key is not None:
-        earlier = _claim(session, idempotency_key, draft, entry_id)
-        if earlier is not None:
-            return _replay(idempotency_key, earlier, draft)
-    _insert(session, [draft], [entry_id], actor)
+    hot = HotPath(session)
+    try:
+        if idempotency_key is not None:
+            earlier = _claim(session, hot, idempotency_key, draft, entry_id)
+            if earlier is not None:
+                return _replay(idempotency_key, earlier, draft)
+        _insert(session, [draft], [entry_id], actor, hot)
+    finally:
+        hot.close()
     return Recorded(entry_id, replayed=False)
 
 

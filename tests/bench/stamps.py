@@ -20,6 +20,11 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+# Run as a script, this folder would come first on sys.path, and tests/bench/ledger.py would shadow the
+# `ledger` package: the project root takes its place.
+sys.path[0] = str(Path(__file__).resolve().parents[2])
 
 import qrcode
 from cryptography.hazmat.primitives import hashes
