@@ -33,6 +33,11 @@ class Context:
             )
         return self._database
 
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.dispose()
+            self._database = None
+
 
 pass_context = click.make_pass_decorator(Context, ensure=True)
 
@@ -54,8 +59,11 @@ def instant(value: str | None, option: str) -> datetime | None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option("0.1.0", prog_name="etimbre")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """eTimbre ledger: consular fee payments, e-stamps and their double-entry ledger."""
+    ctx.obj = Context()
+    ctx.call_on_close(ctx.obj.close)  # the root context closes however the command ends
 
 
 # Each module below adds its commands to `main` when imported.
