@@ -57,7 +57,7 @@ def test_currencies_are_checked_and_floats_refused() -> None:
     with pytest.raises(MoneyError, match="integer"):
         Money(12.5, "EUR")  # type: ignore[arg-type]
     with pytest.raises(MoneyError, match="integer"):
-        Money(True, "EUR")  # type: ignore[arg-type]
+        Money(True, "EUR")
     with pytest.raises(CurrencyMismatchError):
         _ = Money(1, "EUR") + Money(1, "USD")
     assert (exponent("TND"), exponent("KWD"), exponent("JPY"), exponent("EUR")) == (3, 3, 0, 2)
