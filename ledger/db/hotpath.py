@@ -19,15 +19,16 @@ _CLAIM = (
     "INSERT INTO idempotency_keys (key, request_hash, entry_id) VALUES ({p}, {p}, {p})"
     " ON CONFLICT (key) DO NOTHING RETURNING key"
 )
-_POSTING = (
+_POSTINGS = (
     "INSERT INTO postings (entry_id, line_no, account_id, currency, amount, effective_at, consulate,"
-    " fee_code) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+    " fee_code) VALUES "
 )
-_ENTRY = (
+_ENTRIES = (
     "INSERT INTO entries (id, kind, consulate, effective_at, posting_count, payment_ref, stamp_ref,"
-    " settlement_ref, import_line_ref, memo, reason, actor, reverses_id)"
-    " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+    " settlement_ref, import_line_ref, memo, reason, actor, reverses_id) VALUES "
 )
+# Rows per statement: one statement per table for a batch (the database checks each statement as a set).
+_CHUNK = 500
 _MARKERS = {"postgresql": "%s", "sqlite": "?"}
 
 PostingRow = tuple[uuid.UUID, int, int, str, int, int, str, str]
@@ -42,20 +43,23 @@ class HotPath:
     def __init__(self, session: Session) -> None:
         connection = session.connection()
         self._dialect = connection.dialect.name
-        marker = _MARKERS[self._dialect]
-        self._claim, self._posting, self._entry = (s.format(p=marker) for s in (_CLAIM, _POSTING, _ENTRY))
+        self._marker = _MARKERS[self._dialect]
+        self._claim = _CLAIM.format(p=self._marker)
         self._cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         self._driver_error: type[Exception] = connection.dialect.loaded_dbapi.Error
 
-    def _run(self, statement: str, rows: Sequence[Sequence[Any]], *, many: bool) -> None:
+    def _run(self, statement: str, parameters: Sequence[Any]) -> None:
         try:
-            if many:
-                self._cursor.executemany(statement, rows)
-            else:
-                self._cursor.execute(statement, rows[0])
+            self._cursor.execute(statement, parameters)
         except self._driver_error as error:
             # The same exception types the rest of the service sees from SQLAlchemy.
-            raise DBAPIError.instance(statement, rows, error, self._driver_error) from error
+            raise DBAPIError.instance(statement, parameters, error, self._driver_error) from error
+
+    def _insert_rows(self, prefix: str, rows: Sequence[Sequence[Any]]) -> None:
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            group = "(" + ", ".join([self._marker] * len(chunk[0])) + ")"
+            self._run(prefix + ", ".join([group] * len(chunk)), [value for row in chunk for value in row])
 
     def _id(self, value: uuid.UUID | None) -> Any:
         if value is None or self._dialect == "postgresql":
@@ -64,14 +68,14 @@ class HotPath:
 
     def claim(self, key: str, request_hash: str, entry_id: uuid.UUID) -> bool:
         """True when the key is ours now; False when an earlier request holds it."""
-        self._run(self._claim, [(key, request_hash, self._id(entry_id))], many=False)
+        self._run(self._claim, (key, request_hash, self._id(entry_id)))
         return self._cursor.fetchone() is not None
 
     def insert(self, postings: Sequence[PostingRow], entries: Sequence[EntryRow]) -> None:
         # Postings first, the entry last: the entry's trigger then checks the complete, balanced set.
-        self._run(self._posting, [(self._id(row[0]), *row[1:]) for row in postings], many=True)
-        self._run(
-            self._entry,
+        self._insert_rows(_POSTINGS, [(self._id(row[0]), *row[1:]) for row in postings])
+        self._insert_rows(
+            _ENTRIES,
             [
                 (
                     self._id(row[0]),
@@ -82,7 +86,6 @@ class HotPath:
                 )
                 for row in entries
             ],
-            many=True,
         )
 
     def close(self) -> None:

@@ -195,6 +195,8 @@ def upgrade() -> None:
 
 
 def _postgresql_guards() -> None:
+    # Statement-level triggers over transition tables: a batch of 100 entries is checked with a handful of
+    # set-based queries instead of a trigger call per row.
     op.execute(f"""
         CREATE FUNCTION etimbre_now_micros() RETURNS bigint LANGUAGE sql STABLE
         AS $$ SELECT {NOW_MICROS["postgresql"]} $$;
@@ -205,74 +207,83 @@ def _postgresql_guards() -> None:
                 USING ERRCODE = 'integrity_constraint_violation';
         END $$;
 
-        CREATE FUNCTION etimbre_entry_before_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-        DECLARE closed bigint;
+        CREATE FUNCTION etimbre_entries_check() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE closed bigint; bad uuid; detail text;
         BEGIN
-            NEW.recorded_at := etimbre_now_micros();
-            IF NEW.effective_at > NEW.recorded_at + 300000000 THEN
-                RAISE EXCEPTION 'etimbre: an entry cannot be dated in the future'
+            SELECT id INTO bad FROM new_entries WHERE recorded_at <> etimbre_now_micros() LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'etimbre: entry %: recorded_at is set by the database, not by the caller', bad
                     USING ERRCODE = 'check_violation';
             END IF;
+            -- A cut waits for entries in flight, and an entry waits for a cut in flight.
             PERFORM pg_advisory_xact_lock_shared({CUT_LOCK});
             SELECT max(as_of) INTO closed FROM checkpoint_cuts;
-            IF closed IS NOT NULL AND NEW.effective_at <= closed THEN
+            SELECT id INTO bad FROM new_entries WHERE effective_at <= closed LIMIT 1;
+            IF FOUND THEN
                 RAISE EXCEPTION 'etimbre: the books are closed through % (microseconds since 1970); '
-                    'an entry dated % cannot be posted, date a correcting entry later', closed, NEW.effective_at
+                    'entry % is dated before that, date a correcting entry later', closed, bad
                     USING ERRCODE = 'check_violation';
             END IF;
-            RETURN NEW;
-        END $$;
-
-        CREATE FUNCTION etimbre_entry_check() RETURNS trigger LANGUAGE plpgsql AS $$
-        DECLARE found integer; wrong integer;
-        BEGIN
-            SELECT count(*), count(*) FILTER (
-                       WHERE a.id IS NULL OR a.currency <> p.currency
-                          OR p.effective_at <> NEW.effective_at OR p.consulate <> NEW.consulate)
-              INTO found, wrong
-              FROM postings p LEFT JOIN accounts a ON a.id = p.account_id
-             WHERE p.entry_id = NEW.id;
-            IF found <> NEW.posting_count THEN
-                RAISE EXCEPTION 'etimbre: entry % declares % postings but has %', NEW.id, NEW.posting_count, found
-                    USING ERRCODE = 'check_violation';
+            SELECT e.id, format('declares %s postings but has %s', e.posting_count, coalesce(c.found, 0))
+              INTO bad, detail
+              FROM new_entries e
+              LEFT JOIN (SELECT p.entry_id, count(*) AS found FROM postings p
+                          WHERE p.entry_id IN (SELECT id FROM new_entries) GROUP BY p.entry_id) c
+                     ON c.entry_id = e.id
+             WHERE coalesce(c.found, 0) <> e.posting_count LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'etimbre: entry % %', bad, detail USING ERRCODE = 'check_violation';
             END IF;
-            IF wrong > 0 THEN
+            SELECT e.id INTO bad
+              FROM new_entries e JOIN postings p ON p.entry_id = e.id LEFT JOIN accounts a ON a.id = p.account_id
+             WHERE a.id IS NULL OR a.currency <> p.currency
+                OR p.effective_at <> e.effective_at OR p.consulate <> e.consulate
+             LIMIT 1;
+            IF FOUND THEN
                 RAISE EXCEPTION 'etimbre: entry %: a posting names an unknown account, a currency other than '
-                    'its account''s, or a time or consulate other than its entry''s', NEW.id
+                    'its account''s, or a time or consulate other than its entry''s', bad
                     USING ERRCODE = 'check_violation';
             END IF;
-            IF EXISTS (SELECT 1 FROM postings WHERE entry_id = NEW.id GROUP BY currency HAVING sum(amount) <> 0) THEN
-                RAISE EXCEPTION 'etimbre: entry % is not balanced per currency', NEW.id
+            SELECT p.entry_id INTO bad
+              FROM postings p WHERE p.entry_id IN (SELECT id FROM new_entries)
+             GROUP BY p.entry_id, p.currency HAVING sum(p.amount) <> 0 LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'etimbre: entry % is not balanced per currency', bad
                     USING ERRCODE = 'check_violation';
             END IF;
-            IF NEW.reverses_id IS NOT NULL AND EXISTS (
+            SELECT r.id INTO bad FROM new_entries r
+             WHERE r.reverses_id IS NOT NULL AND EXISTS (
                 SELECT 1 FROM (
-                    SELECT account_id, currency, fee_code, amount FROM postings WHERE entry_id = NEW.id
+                    SELECT account_id, currency, fee_code, amount FROM postings WHERE entry_id = r.id
                     UNION ALL
-                    SELECT account_id, currency, fee_code, amount FROM postings WHERE entry_id = NEW.reverses_id
-                ) both_sides GROUP BY account_id, currency, fee_code HAVING sum(amount) <> 0
-            ) THEN
-                RAISE EXCEPTION 'etimbre: reversal % does not exactly undo entry %', NEW.id, NEW.reverses_id
+                    SELECT account_id, currency, fee_code, amount FROM postings WHERE entry_id = r.reverses_id
+                ) both_sides GROUP BY account_id, currency, fee_code HAVING sum(amount) <> 0)
+             LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'etimbre: reversal % does not exactly undo the entry it reverses', bad
                     USING ERRCODE = 'check_violation';
             END IF;
             RETURN NULL;
         END $$;
 
-        CREATE FUNCTION etimbre_posting_before_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION etimbre_postings_check() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE bad uuid;
         BEGIN
-            IF EXISTS (SELECT 1 FROM entries WHERE id = NEW.entry_id) THEN
-                RAISE EXCEPTION 'etimbre: entry % is already recorded; postings cannot be added to it', NEW.entry_id
+            -- Postings come before their entry: one whose entry already exists is being slipped in.
+            SELECT p.entry_id INTO bad FROM new_postings p JOIN entries e ON e.id = p.entry_id LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'etimbre: entry % is already recorded; postings cannot be added to it', bad
                     USING ERRCODE = 'integrity_constraint_violation';
             END IF;
-            RETURN NEW;
+            RETURN NULL;
         END $$;
 
-        CREATE TRIGGER entries_before_insert BEFORE INSERT ON entries
-            FOR EACH ROW EXECUTE FUNCTION etimbre_entry_before_insert();
         CREATE TRIGGER entries_check AFTER INSERT ON entries
-            FOR EACH ROW EXECUTE FUNCTION etimbre_entry_check();
-        CREATE TRIGGER postings_before_insert BEFORE INSERT ON postings
-            FOR EACH ROW EXECUTE FUNCTION etimbre_posting_before_insert();
+            REFERENCING NEW TABLE AS new_entries
+            FOR EACH STATEMENT EXECUTE FUNCTION etimbre_entries_check();
+        CREATE TRIGGER postings_check AFTER INSERT ON postings
+            REFERENCING NEW TABLE AS new_postings
+            FOR EACH STATEMENT EXECUTE FUNCTION etimbre_postings_check();
     """)
     for table in APPEND_ONLY:
         op.execute(f"""
@@ -345,9 +356,8 @@ def downgrade() -> None:
         op.drop_table(table)  # dropping a table drops its triggers on both engines
     if dialect == "postgresql":
         op.execute("""
-            DROP FUNCTION etimbre_posting_before_insert();
-            DROP FUNCTION etimbre_entry_check();
-            DROP FUNCTION etimbre_entry_before_insert();
+            DROP FUNCTION etimbre_postings_check();
+            DROP FUNCTION etimbre_entries_check();
             DROP FUNCTION etimbre_append_only();
             DROP FUNCTION etimbre_now_micros();
         """)
