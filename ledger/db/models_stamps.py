@@ -31,6 +31,7 @@ class Stamp(Base):
     provider: Mapped[str] = mapped_column(String(40))  # whose clearing account a refund goes back to
     payment_ref: Mapped[str] = mapped_column(String(64), index=True)
     entry_id: Mapped[uuid.UUID] = mapped_column(UUID, index=True)  # the payment_captured entry
+    line_no: Mapped[int] = mapped_column(SmallInteger)  # the fee's place in its payment (1-based)
     case_reference: Mapped[str | None] = mapped_column(String(32))
     kid: Mapped[str] = mapped_column(String(16))  # hex of the key that signed it
     text: Mapped[str] = mapped_column(String(220))  # the "ET1:..." QR content
