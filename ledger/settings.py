@@ -73,8 +73,9 @@ class StampSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     refund_window_days: Annotated[int, msgspec.Meta(ge=0, le=3650)] = 90
     trust_list_max_age_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 90)] = 168
     keys_dir: str = ""
-    passphrase_env: EnvName = "ETIMBRE_KEY_PASSPHRASE"
-    receipt_secret_env: EnvName = "ETIMBRE_RECEIPT_SECRET"
+    # Names of environment variables, not secrets: the secrets themselves never appear in a file.
+    passphrase_env: EnvName = "ETIMBRE_KEY_PASSPHRASE"  # noqa: S105
+    receipt_secret_env: EnvName = "ETIMBRE_RECEIPT_SECRET"  # noqa: S105
     pkcs11_module: str = ""
     pkcs11_token: str = ""
     pkcs11_pin_env: EnvName = "ETIMBRE_PKCS11_PIN"

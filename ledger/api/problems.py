@@ -186,6 +186,9 @@ def plugin() -> ProblemDetailsPlugin:
         EntryNotFoundError: _simple(404, "not-found", "Not found"),
         DBAPIError: _database,
     }
+    from ledger.api.stamps_problems import stamp_problems  # its own module: the stamp area's refusals
+
+    mapping.update(stamp_problems())
     return ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=mapping))
 
 

@@ -19,7 +19,7 @@ from ledger.domain.entries import MAX_FUTURE_SKEW_SECONDS, EntryDraft, EntryKind
 from ledger.domain.fees import Price
 from ledger.money import Money
 from ledger.services import checkpoints, clock
-from ledger.services.journal import post_entry
+from ledger.services.journal import IdempotencyConflictError, post_entry
 from ledger.services.signing_keys import ReceiptSecretChangedError, token_hash
 from ledger.services.stamp_fees import stamp_fee_table
 from ledger.settings import Settings
@@ -47,6 +47,10 @@ class PaymentError(ValueError):
 
 class PriceMismatchError(PaymentError):
     """The amount charged is not the published price of the fees at the time they were priced."""
+
+
+class PaymentAlreadyRecordedError(PaymentError):
+    """This payment reference was already recorded for a different payment (other fees, amount or time)."""
 
 
 class SignerSource(Protocol):
@@ -328,13 +332,20 @@ def record_captured_payment(
 
     The price of each fee comes from the published schedule at `priced_at`; the amount charged must be
     their total (PriceMismatchError otherwise). Recording the same payment (same `payment_ref`) again
-    returns the stamps issued the first time (`replayed`); the same reference for a different payment is
-    an IdempotencyConflictError.
+    returns the stamps issued the first time (`replayed`); the same reference with other fees, amount or
+    capture time is a PaymentAlreadyRecordedError. Pass the provider's own capture time, the same each
+    time, so that a second report of one capture is recognised as such.
     """
     _check(payment, settings)
     prices = _prices(payment, settings)
     draft = _draft(session, payment, prices, settings)
-    recorded = post_entry(session, draft, actor=actor, idempotency_key=f"payment:{payment.payment_ref}")
+    try:
+        recorded = post_entry(session, draft, actor=actor, idempotency_key=f"payment:{payment.payment_ref}")
+    except IdempotencyConflictError:
+        raise PaymentAlreadyRecordedError(
+            "payment_ref",
+            f"payment {payment.payment_ref} was already recorded with other fees, amount or capture time",
+        ) from None
     if recorded.replayed:
         return IssuedPayment(
             recorded.entry_id, issued_stamps(session, recorded.entry_id, signer_source), replayed=True
