@@ -358,3 +358,26 @@ def require_production_keys(session: Session, settings: Settings, *, now: dateti
         problems.append(str(error))
     if problems:
         raise KeySetupError("cannot start in production: " + "; ".join(problems))
+
+
+def create_hsm_key(
+    session: Session,
+    settings: Settings,
+    purpose: KeyPurpose,
+    *,
+    now: datetime,
+    algorithm: Algorithm = Algorithm.ES256,
+    validity: timedelta = DEFAULT_KEY_VALIDITY,
+    label: str = "",
+) -> KeyRecord:
+    """A key made inside the configured PKCS#11 token (never extractable), recorded with no private half."""
+    from receipts.hsm import Pkcs11Token, generate_hsm_key
+
+    stamps = settings.service.stamps
+    if not stamps.pkcs11_module or not stamps.pkcs11_token:
+        raise KeySetupError("set [stamps] pkcs11_module and pkcs11_token to create keys in an HSM")
+    token = Pkcs11Token(stamps.pkcs11_module, stamps.pkcs11_token, os.environ.get(stamps.pkcs11_pin_env, ""))
+    public_key = generate_hsm_key(token, algorithm, label=label or f"etimbre {purpose.value}")
+    return Keyring(DatabaseKeyStore(session, label=label)).register_hsm_key(
+        public_key, purpose, now=now, validity=validity
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -45,7 +45,8 @@ def sign_trust_list(
     signer = keys.trust_list_signer(session, now=moment)
     record = DatabaseKeyStore(session).get(signer.kid)
     assert record is not None  # the signer was just chosen from the keyring
-    return SignedTrustList(trust_list, trust_list.sign(signer), record.verification_key())
+    document = trust_list.sign(signer)
+    return SignedTrustList(replace(trust_list, signed_by=signer.kid), document, record.verification_key())
 
 
 def trust_anchors(session: Session) -> list[VerificationKey]:
