@@ -29,11 +29,17 @@ from ledger.api.stamps_schemas import (
     VerifyIn,
 )
 from ledger.db.engine import Database
-from ledger.money import Money
+from ledger.money import Money, MoneyError
 from ledger.services import clock, receipt_files, stamps
 from ledger.services.apikeys import Role
 from ledger.services.idempotency import StoredResponse, claim, request_hash, store
-from ledger.services.issuance import CapturedPayment, IssuedStamp, issued_stamps, record_captured_payment
+from ledger.services.issuance import (
+    CapturedPayment,
+    IssuedStamp,
+    PaymentError,
+    issued_stamps,
+    record_captured_payment,
+)
 from ledger.services.signing_keys import StampKeys
 from ledger.services.trust_lists import sign_trust_list
 from ledger.settings import Settings
@@ -145,13 +151,17 @@ class CounterController(Controller):
                     headers={**_NO_STORE, "Idempotent-Replayed": "true"},
                 )
             now = clock.now()
+            try:
+                amount = Money.parse(data.amount, settings.consulate(consulate).currency)
+            except MoneyError as error:
+                raise PaymentError("amount", str(error)) from None
             payment = CapturedPayment(
                 payment_ref=f"{TERMINAL}:{consulate}:{data.terminal_reference}",
                 consulate=consulate,
                 fee_codes=tuple(data.fee_codes),
                 channel="counter",
                 provider=TERMINAL,
-                amount=Money.parse(data.amount, settings.consulate(consulate).currency),
+                amount=amount,
                 captured_at=now,
                 priced_at=now,
                 case_reference=data.case_reference,

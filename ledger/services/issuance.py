@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ledger.db.models_stamps import Stamp, StampEvent
 from ledger.domain.chart import Role
 from ledger.domain.entries import MAX_FUTURE_SKEW_SECONDS, EntryDraft, EntryKind, References, credit, debit
-from ledger.domain.fees import Price
+from ledger.domain.fees import FeeError, Price
 from ledger.money import Money
 from ledger.services import checkpoints, clock
 from ledger.services.journal import IdempotencyConflictError, post_entry
@@ -124,7 +124,10 @@ def _check(payment: CapturedPayment, settings: Settings) -> None:
 
 def _prices(payment: CapturedPayment, settings: Settings) -> list[Price]:
     consulate = settings.consulate(payment.consulate)
-    prices = [settings.fees.price(code, consulate, payment.priced_at) for code in payment.fee_codes]
+    try:
+        prices = [settings.fees.price(code, consulate, payment.priced_at) for code in payment.fee_codes]
+    except FeeError as error:
+        raise PaymentError("fee_codes", str(error)) from None
     total = Money.zero(consulate.currency)
     for price in prices:
         total += price.amount

@@ -73,7 +73,9 @@ def make_keys(db: Database, *, now: datetime | None = None) -> tuple[KeyRecord, 
     start = (now or clock.now()) - timedelta(minutes=5)
     with db.write() as session:
         stamp = create_key(session, KeyPurpose.STAMP, passphrase=SECRETS.passphrase, now=start, kdf=FAST_KDF)
-        trust = create_key(session, KeyPurpose.TRUST_LIST, passphrase=SECRETS.passphrase, now=start, kdf=FAST_KDF)
+        trust = create_key(
+            session, KeyPurpose.TRUST_LIST, passphrase=SECRETS.passphrase, now=start, kdf=FAST_KDF
+        )
     return stamp, trust
 
 

@@ -81,7 +81,12 @@ def test_the_counter_verification_answers_unused_then_used_with_when_where_and_w
         consume_stamp(session, desk.settings, stamp.number, consulate="FR-PAR", actor="apikey:7:paris")
     with desk.db.read() as session:
         after = verify_presented(session, desk.settings, stamp.text, consulate="FR-PAR")
-    assert (after.genuine, after.usable, after.reason, after.status) == (True, False, "already_used", "consumed")
+    assert (after.genuine, after.usable, after.reason, after.status) == (
+        True,
+        False,
+        "already_used",
+        "consumed",
+    )
     assert after.used is not None
     assert after.used.actor == "apikey:7:paris"
 
@@ -90,7 +95,9 @@ def test_a_refund_returns_the_fee_to_clearing_and_denies_the_number(desk: StampD
     paid = desk.pay("PASSPORT", "CNIE")
     stamp = paid.stamps[1]
     with desk.db.write() as session:
-        refunded = refund_stamp(session, desk.settings, stamp.number, reason="service cancelled", actor="admin")
+        refunded = refund_stamp(
+            session, desk.settings, stamp.number, reason="service cancelled", actor="admin"
+        )
     assert _balance(desk, "assets:clearing:terminal:EUR") == 5500
     assert _balance(desk, "liabilities:stamps-outstanding:FR-PAR") == 5500
     with desk.db.read() as session:
@@ -123,7 +130,9 @@ def old_desk(db: Database, settings: Settings) -> StampDesk:
     return StampDesk(db, settings, StampKeys(settings, SECRETS), stamp, trust)
 
 
-def _issued_days_ago(desk: StampDesk, days: int, move: Callable[[datetime], None], *fees: str) -> list[StampNumber]:
+def _issued_days_ago(
+    desk: StampDesk, days: int, move: Callable[[datetime], None], *fees: str
+) -> list[StampNumber]:
     real = clock.now()
     move(real - timedelta(days=days))
     numbers = [s.number for s in desk.pay(*fees).stamps]
@@ -131,7 +140,9 @@ def _issued_days_ago(desk: StampDesk, days: int, move: Callable[[datetime], None
     return numbers
 
 
-def test_a_refund_after_the_window_is_refused(old_desk: StampDesk, frozen_clock: Callable[[datetime], None]) -> None:
+def test_a_refund_after_the_window_is_refused(
+    old_desk: StampDesk, frozen_clock: Callable[[datetime], None]
+) -> None:
     window = old_desk.settings.service.stamps.refund_window_days
     (late,) = _issued_days_ago(old_desk, window + 1, frozen_clock, "PASSPORT")
     (early,) = _issued_days_ago(old_desk, window - 1, frozen_clock, "PASSPORT")
@@ -167,15 +178,24 @@ def test_expired_stamps_go_to_expired_revenue_and_cannot_be_used(
     assert sorted(done) == sorted(expired)
     assert _balance(old_desk, "revenue:expired-stamps:EUR") == 5000 + 750  # priced by the 2025.1 schedule
     with old_desk.db.read() as session:
-        statuses = {n: find_stamp(session, old_desk.settings, n).status for n in [*expired, used_in_time, fresh]}
-    assert statuses == {expired[0]: "expired", expired[1]: "expired", used_in_time: "consumed", fresh: "issued"}
+        statuses = {
+            n: find_stamp(session, old_desk.settings, n).status for n in [*expired, used_in_time, fresh]
+        }
+    assert statuses == {
+        expired[0]: "expired",
+        expired[1]: "expired",
+        used_in_time: "consumed",
+        fresh: "issued",
+    }
     assert old_desk.count("entries", "WHERE kind = 'stamp_expired'") == 2
     with pytest.raises(StampUnusableError, match="expired unused"), old_desk.db.write() as session:
         refund_stamp(session, old_desk.settings, expired[1], reason="r", actor="admin")
 
 
 @pytest.mark.postgres_only
-def test_sixteen_counters_consuming_one_stamp_make_exactly_one_use(pg_db: Database, settings: Settings) -> None:
+def test_sixteen_counters_consuming_one_stamp_make_exactly_one_use(
+    pg_db: Database, settings: Settings
+) -> None:
     stamp_key, trust_key = make_keys(pg_db)
     desk = StampDesk(pg_db, settings, StampKeys(settings, SECRETS), stamp_key, trust_key)
     number = desk.pay("PASSPORT").stamps[0].number

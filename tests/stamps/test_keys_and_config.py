@@ -51,10 +51,22 @@ def test_every_fee_has_a_number_and_versions_are_numbered(settings: Settings) ->
 @pytest.mark.parametrize(
     ("old", "new", "problem"),
     [
-        ('code = "CNIE"\n  number = 2', 'code = "CNIE"\n  number = 1', "number 1 is already given to fee PASSPORT"),
+        (
+            'code = "CNIE"\n  number = 2',
+            'code = "CNIE"\n  number = 1',
+            "number 1 is already given to fee PASSPORT",
+        ),
         ('code = "LEGALIZATION"\n  number = 5', 'code = "LEGALIZATION"\n  number = 7', None),
-        ('code = "PASSPORT-MINOR"\n  number = 3', 'code = "PASSPORT-MINOR"\n  number = 0', "Expected `int` >= 1"),
-        ('code = "PASSPORT-MINOR"\n  number = 3\n', 'code = "PASSPORT-MINOR"\n', "missing required field `number`"),
+        (
+            'code = "PASSPORT-MINOR"\n  number = 3',
+            'code = "PASSPORT-MINOR"\n  number = 0',
+            "Expected `int` >= 1",
+        ),
+        (
+            'code = "PASSPORT-MINOR"\n  number = 3\n',
+            'code = "PASSPORT-MINOR"\n',
+            "missing required field `number`",
+        ),
     ],
 )
 def test_fee_numbers_are_validated(tmp_path: Path, old: str, new: str, problem: str | None) -> None:
@@ -117,7 +129,9 @@ def test_keys_live_in_the_database_and_only_retirement_changes_them(db: Database
     assert stored.sealed_private_key == stamp.sealed_private_key
 
 
-def test_each_key_is_opened_once_per_process(db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_key_is_opened_once_per_process(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with db.write() as session:
         create_key(session, KeyPurpose.STAMP, passphrase=SECRETS.passphrase, now=clock.now(), kdf=FAST_KDF)
     opened: list[bytes] = []
@@ -179,7 +193,9 @@ def test_development_secrets_are_generated_once_in_the_keys_directory(tmp_path: 
     assert first == second
     assert first.development
     assert (tmp_path / "keys" / "development-secrets.json").stat().st_mode & 0o777 == 0o600
-    given = load_secrets(settings, environ={"ETIMBRE_KEY_PASSPHRASE": "from env", "ETIMBRE_RECEIPT_SECRET": "x" * 20})
+    given = load_secrets(
+        settings, environ={"ETIMBRE_KEY_PASSPHRASE": "from env", "ETIMBRE_RECEIPT_SECRET": "x" * 20}
+    )
     assert (given.passphrase, given.development) == ("from env", False)
     with pytest.raises(KeySetupError, match="at least 16"):
         load_secrets(settings, environ={"ETIMBRE_KEY_PASSPHRASE": "p", "ETIMBRE_RECEIPT_SECRET": "short"})
