@@ -256,6 +256,19 @@ def _move(session: Session, number: StampNumber, status: str, at: datetime) -> b
     return bool(getattr(moved, "rowcount", 0) == 1)
 
 
+def _not_consumable(session: Session, number: StampNumber, consulate: str) -> Exception:
+    row = _row(session, number)
+    if row is None:
+        return StampNotFoundError(f"no stamp {number}")
+    if row.consulate != consulate:
+        return OtherConsulateError(
+            f"stamp {number} is for another consulate; it cannot be used at {consulate}"
+        )
+    if row.status == "issued":
+        return StampExpiredError(f"stamp {number} expired on {row.expires_at.isoformat()}; it cannot be used")
+    return _refuse(session, number)
+
+
 def _refuse(session: Session, number: StampNumber) -> StampUnusableError:
     use = _final_use(session, number.digits)
     assert use is not None  # the UPDATE found no issued stamp, so it has ended
@@ -285,19 +298,33 @@ def consume_stamp(
     The database keeps it to once: a conditional UPDATE (issued -> consumed) checked by its row count, and
     a unique index on the stamp's final event. A second attempt raises StampUnusableError (when, where,
     by whom)."""
-    row = _row(session, number)
-    if row is None:
-        raise StampNotFoundError(f"no stamp {number}")
-    if row.consulate != consulate:
-        raise OtherConsulateError(
-            f"stamp {number} is for another consulate; it cannot be used at {consulate}"
-        )
     now = clock.now()
-    skew = timedelta(seconds=settings.service.stamps.clock_skew_seconds)
-    if row.status == "issued" and now - skew >= row.expires_at:
-        raise StampExpiredError(f"stamp {number} expired on {row.expires_at.isoformat()}; it cannot be used")
-    if not _move(session, number, "consumed", now):
-        raise _refuse(session, number)
+    cutoff = now - timedelta(seconds=settings.service.stamps.clock_skew_seconds)
+    # One statement decides: only an issued, unexpired stamp of this consulate moves; the reason for a
+    # refusal is read afterwards (a concurrent winner's commit is visible to that later statement).
+    row = (
+        session.connection()
+        .execute(
+            update(STAMPS)
+            .where(
+                STAMPS.c.number == number.digits,
+                STAMPS.c.status == "issued",
+                STAMPS.c.consulate == consulate,
+                STAMPS.c.expires_at > cutoff,
+            )
+            .values(status="consumed", status_changed_at=now)
+            .returning(
+                STAMPS.c.consulate,
+                STAMPS.c.fee_code,
+                STAMPS.c.amount,
+                STAMPS.c.currency,
+                STAMPS.c.payment_ref,
+            )
+        )
+        .one_or_none()
+    )
+    if row is None:
+        raise _not_consumable(session, number, consulate)
     amount = Money(row.amount, row.currency)
     chart = settings.chart
     entry = post_entry(
