@@ -373,9 +373,11 @@ def report(f: dict[str, float]) -> str:
                 f"<= {GOALS['qr_png_ms']}",
                 f"qrcode's default PNG {f['baseline_qrcode_png_ms']:.1f} ms",
             ),
-            f"{'consumption (PG)':<20}{f['consume_per_s']:>12,.0f} /s   ({CLIENTS} clients, distinct stamps; "
-            f"raw psycopg, same rows {f['baseline_raw_consume_per_s']:,.0f} /s, "
-            f"{f['consume_per_s'] / f['baseline_raw_consume_per_s']:.0%} of it)",
+            (
+                f"{'consumption (PG)':<20}{f['consume_per_s']:>12,.0f} /s   ({CLIENTS} clients, distinct stamps; "
+                f"raw psycopg, same rows {f['baseline_raw_consume_per_s']:,.0f} /s, "
+                f"{f['consume_per_s'] / f['baseline_raw_consume_per_s']:.0%} of it)"
+            ),
             _line(
                 "PDF receipt",
                 f"{f['pdf_ms']:.1f} ms",
