@@ -277,15 +277,16 @@ def _refuse(session: Session, number: StampNumber) -> StampUnusableError:
 
 def _event(session: Session, number: StampNumber, use: StampUse) -> None:
     session.connection().execute(
-        EVENTS.insert().values(
-            number=number.digits,
-            kind=use.kind,
-            at=use.at,
-            consulate=use.consulate,
-            actor=use.actor[:64],
-            entry_id=use.entry_id,
-            detail=use.detail,
-        )
+        EVENTS.insert(),
+        {
+            "number": number.digits,
+            "kind": use.kind,
+            "at": use.at,
+            "consulate": use.consulate,
+            "actor": use.actor[:64],
+            "entry_id": use.entry_id,
+            "detail": use.detail,
+        },
     )
 
 

@@ -360,10 +360,10 @@ def test_citizen_endpoints_need_no_key(client: Client, stamped: dict[str, Any]) 
 def test_sixteen_concurrent_counter_payments_with_one_key_make_one_payment(
     pg_db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.api.conftest import PASSPHRASE, RECEIPT_SECRET
     from ledger.services.signing_keys import create_key as create_signing_key
     from receipts.envelope import KdfParams
     from receipts.keys import KeyPurpose
+    from tests.api.conftest import PASSPHRASE, RECEIPT_SECRET
 
     monkeypatch.setenv("ETIMBRE_KEY_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("ETIMBRE_RECEIPT_SECRET", RECEIPT_SECRET)

@@ -49,7 +49,8 @@ def _parts(text: str) -> list[Any]:
 
 
 def _text(protected: bytes, payload: bytes, signature: bytes) -> str:
-    return "ET1:" + base45.b45encode(cose.encode_sign1(protected, payload, signature)).decode()
+    encoded: bytes = base45.b45encode(cose.encode_sign1(protected, payload, signature))
+    return "ET1:" + encoded.decode()
 
 
 def _signed(signer: Signer, payload: bytes, alg: int | None = None) -> str:
@@ -118,7 +119,7 @@ def test_every_named_forgery_is_refused_for_its_reason(
     signer: SoftwareSigner = corpus["signer"]
     fees = stamp_fee_table(settings.fees)
     text = corpus["stamps"][0]["qr_text"]
-    protected, _, payload, signature = _parts(text)
+    protected, _, payload, _signature = _parts(text)
     now = clock.now()
     stranger = SoftwareSigner(generate_private_key(Algorithm.ES256))
     wider = FeeTable([*fees, Fee("VISA-LONG", 99, "Visa long séjour", "تأشيرة طويلة", "Long-stay visa")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,14 +14,16 @@ from ledger import cli
 from ledger.db.engine import Database
 from ledger.services import clock
 from ledger.services.receipt_files import find_receipt, receipt_pdf, receipt_qr_png
+from ledger.services.signing_keys import list_keys
 from ledger.settings import Settings, load_settings
 from receipts.keys import KeyPurpose
 from tests.stamps.conftest import SECRETS, StampDesk
-from ledger.services.signing_keys import list_keys
+
+Run = Callable[..., str]
 
 
 @pytest.fixture
-def run(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+def run(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Run:
     """`run(*args)` runs `etimbre` on the test database, with the test secrets in the environment."""
     url = db.engine.url.render_as_string(hide_password=False)
     settings = load_settings(
@@ -40,7 +43,7 @@ def run(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type:
     return invoke
 
 
-def test_keys_are_created_rotated_listed_and_retired(run, db: Database) -> None:  # type: ignore[no-untyped-def]
+def test_keys_are_created_rotated_listed_and_retired(run: Run, db: Database) -> None:
     run("keys", "create", "--purpose", "stamp", "--algorithm", "EdDSA", "--validity-days", "400")
     run("keys", "create", "--purpose", "trust-list")
     run("keys", "rotate", "--purpose", "stamp")
@@ -57,8 +60,8 @@ def test_keys_are_created_rotated_listed_and_retired(run, db: Database) -> None:
 
 
 def test_development_keys_are_made_once_on_the_first_run(
-    run, db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    run: Run, db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from ledger.cli import Context
     from ledger.cli.stamps import prepare_keys
 
@@ -73,10 +76,10 @@ def test_development_keys_are_made_once_on_the_first_run(
     assert (tmp_path / "keys" / "development-secrets.json").exists()
 
 
-def _issue(db: Database, run, tmp_path: Path) -> tuple[StampDesk, str, str]:  # type: ignore[no-untyped-def]
+def _issue(db: Database, run: Run, tmp_path: Path) -> tuple[StampDesk, str, str]:
     run("keys", "create", "--purpose", "stamp")
     run("keys", "create", "--purpose", "trust-list")
-    settings: Settings = cli.get_settings()
+    settings: Settings = cli.get_settings()  # type: ignore[attr-defined]
     from ledger.services.signing_keys import StampKeys
 
     desk = StampDesk(db, settings, StampKeys(settings, SECRETS), None, None)  # type: ignore[arg-type]
@@ -88,7 +91,7 @@ def _issue(db: Database, run, tmp_path: Path) -> tuple[StampDesk, str, str]:  # 
     return desk, stamp.text, stamp.number.printed()
 
 
-def test_a_stamp_verifies_offline_from_text_image_and_pdf(run, db: Database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_stamp_verifies_offline_from_text_image_and_pdf(run: Run, db: Database, tmp_path: Path) -> None:
     _, text, printed = _issue(db, run, tmp_path)
     exported = run("trust-list", "export", "--out", "tl.cose", "--json", "tl.json")
     assert "usable offline until" in exported
@@ -112,8 +115,8 @@ def test_a_stamp_verifies_offline_from_text_image_and_pdf(run, db: Database, tmp
 
 
 def test_a_stale_or_foreign_trust_list_is_refused(
-    run, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    run: Run, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, text, _ = _issue(db, run, tmp_path)
     run("trust-list", "export", "--out", "tl.cose")
     real = clock.now()
@@ -132,7 +135,7 @@ def test_a_stale_or_foreign_trust_list_is_refused(
     )
 
 
-def test_stamps_expire_as_of_an_instant(run, db: Database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_stamps_expire_as_of_an_instant(run: Run, db: Database, tmp_path: Path) -> None:
     _issue(db, run, tmp_path)
     assert "0 stamps expired" in run("stamps", "expire", "--as-of", clock.now().isoformat())
     assert "in the past" in run(
@@ -141,6 +144,6 @@ def test_stamps_expire_as_of_an_instant(run, db: Database, tmp_path: Path) -> No
     assert "time zone" in run("stamps", "expire", "--as-of", "2026-01-01T00:00:00", code=2)
 
 
-def test_trust_list_export_without_keys_says_what_to_do(run) -> None:  # type: ignore[no-untyped-def]
+def test_trust_list_export_without_keys_says_what_to_do(run: Run) -> None:
     assert "rotate the trust-list key" in run("trust-list", "export", code=1)
     assert KeyPurpose.TRUST_LIST.value == "trust-list"

@@ -11,6 +11,7 @@ import pytest
 from ledger.db.engine import Database
 from ledger.services import clock, journal
 from ledger.services.balances import SliceFilter, balances
+from ledger.services.signing_keys import StampKeys
 from ledger.services.stamps import (
     OtherConsulateError,
     RefundRefusedError,
@@ -27,7 +28,6 @@ from ledger.services.trust_lists import build_trust_list
 from ledger.settings import Settings
 from receipts.numbers import StampNumber
 from tests.stamps.conftest import SECRETS, StampDesk, make_keys
-from ledger.services.signing_keys import StampKeys
 
 
 def _balance(desk: StampDesk, account: str) -> int:

@@ -85,7 +85,7 @@ def test_a_malformed_payment_names_its_field(desk: StampDesk, changes: dict[str,
 
 
 def test_an_unknown_fee_code_is_refused(desk: StampDesk) -> None:
-    with pytest.raises(PaymentError, match="fee_codes: fee code 'NOPE' is not in fee schedule 2026.1"):
+    with pytest.raises(PaymentError, match=r"fee_codes: fee code 'NOPE' is not in fee schedule 2026\.1"):
         desk.pay("NOPE", amount=Money(100, "EUR"))
     assert desk.count("stamps") == 0
 
