@@ -319,7 +319,8 @@ def measure_consumption(quick: bool) -> dict[str, float]:
         with database.write() as session:
             consume_stamp(session, settings, service_stamps.pop(), consulate="FR-PAR", actor="bench")
         with database.read() as session:
-            ids: dict[str, int] = dict(session.execute(text("SELECT code, id FROM accounts")).tuples().all())
+            rows = session.execute(text("SELECT code, id FROM accounts")).all()
+        ids: dict[str, int] = {str(row[0]): int(row[1]) for row in rows}
         accounts = (ids["liabilities:stamps-outstanding:FR-PAR"], ids["revenue:consular-fees:PASSPORT:EUR"])
 
         def through_service(share: list[StampNumber]) -> None:
