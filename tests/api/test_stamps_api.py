@@ -397,3 +397,19 @@ def test_sixteen_concurrent_counter_payments_with_one_key_make_one_payment(
     bodies = {body for status, body in answers if status == 201}
     assert len(bodies) == 1  # every answer that got through is the same payment, byte for byte
     assert (_count(pg_db, "entries"), _count(pg_db, "stamps")) == (1, 2)
+
+
+def test_production_refuses_to_start_without_keys(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.services.signing_keys import KeySetupError
+    from ledger.settings import load_settings
+
+    monkeypatch.delenv("ETIMBRE_KEY_PASSPHRASE", raising=False)
+    production = load_settings(
+        environ={
+            "ETIMBRE_ENVIRONMENT": "production",
+            "ETIMBRE_DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
+        }
+    )
+    with pytest.raises(ExceptionGroup) as refused, TestClient(create_app(production, db, background=False)):
+        pass
+    assert refused.group_contains(KeySetupError, match="no active stamp key")
