@@ -63,6 +63,24 @@ class TreasurySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True,
     timezone: str = "Africa/Casablanca"
 
 
+EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=64)]
+
+
+class StampSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    issuer: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")] = "MA"
+    validity_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 365
+    clock_skew_seconds: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 300
+    refund_window_days: Annotated[int, msgspec.Meta(ge=0, le=3650)] = 90
+    trust_list_max_age_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 90)] = 168
+    keys_dir: str = ""
+    # Names of environment variables, not secrets: the secrets themselves never appear in a file.
+    passphrase_env: EnvName = "ETIMBRE_KEY_PASSPHRASE"  # noqa: S105
+    receipt_secret_env: EnvName = "ETIMBRE_RECEIPT_SECRET"  # noqa: S105
+    pkcs11_module: str = ""
+    pkcs11_token: str = ""
+    pkcs11_pin_env: EnvName = "ETIMBRE_PKCS11_PIN"
+
+
 class ServiceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     environment: Literal["development", "production"] = "development"
     data_dir: str = "./data"
@@ -71,6 +89,7 @@ class ServiceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
     log: LogSettings = LogSettings()
     ledger: LedgerSettings = LedgerSettings()
     treasury: TreasurySettings = TreasurySettings()
+    stamps: StampSettings = StampSettings()
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
@@ -79,6 +98,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "log": LogSettings,
     "ledger": LedgerSettings,
     "treasury": TreasurySettings,
+    "stamps": StampSettings,
 }
 
 
@@ -103,6 +123,7 @@ class _ConsulatesFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
 
 class _FeeFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     code: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9-]{0,23}$")]
+    number: Annotated[int, msgspec.Meta(ge=1, le=65535)]
     label: _LabelsFile
     prices: dict[str, str]
     consulate_prices: dict[str, str] = {}
@@ -146,6 +167,11 @@ class Settings:
     @property
     def data_dir(self) -> Path:
         return Path(self.service.data_dir).resolve()
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where development secrets and exported trust anchors go (default <data_dir>/keys)."""
+        return Path(self.service.stamps.keys_dir or Path(self.service.data_dir) / "keys").resolve()
 
     @property
     def production(self) -> bool:
@@ -247,10 +273,34 @@ def _price(text: str, currency: str, source: str, key: str) -> Money:
         raise ConfigError(source, key, str(error)) from None
 
 
+def _check_fee_number(
+    fee: _FeeFile, number_of: dict[str, int], code_of: dict[int, str], source: str, key: str
+) -> None:
+    """A fee keeps one stamp number in every version, and no two fees ever share one."""
+    earlier = number_of.get(fee.code)
+    if earlier is not None and earlier != fee.number:
+        raise ConfigError(
+            source,
+            f"{key}.number",
+            f"fee {fee.code} has number {earlier} in an earlier version, not {fee.number}",
+        )
+    holder = code_of.get(fee.number)
+    if holder is not None and holder != fee.code:
+        raise ConfigError(
+            source,
+            f"{key}.number",
+            f"number {fee.number} is already given to fee {holder}; numbers are never reused",
+        )
+    number_of[fee.code] = fee.number
+    code_of[fee.number] = fee.code
+
+
 def _fee_schedule(path: Path, consulates: dict[str, Consulate]) -> FeeSchedule:
     source = str(path)
     raw = _convert(_read_toml(path), _FeesFile, source)
     versions: list[ScheduleVersion] = []
+    number_of: dict[str, int] = {}  # fee code -> its stamp number, across every version
+    code_of: dict[int, str] = {}
     for v_index, version in enumerate(raw.version):
         v_key = f"version.{v_index}"
         if version.effective_from.tzinfo is None:
@@ -282,8 +332,9 @@ def _fee_schedule(path: Path, consulates: dict[str, Consulate]) -> FeeSchedule:
                 by_consulate[code] = _price(
                     text, consulates[code].currency, source, f"{f_key}.consulate_prices.{code}"
                 )
-            fees[fee.code] = Fee(fee.code, _labels(fee.label), prices, by_consulate)
-        versions.append(ScheduleVersion(version.version, version.effective_from, fees))
+            _check_fee_number(fee, number_of, code_of, source, f_key)
+            fees[fee.code] = Fee(fee.code, _labels(fee.label), prices, by_consulate, number=fee.number)
+        versions.append(ScheduleVersion(version.version, version.effective_from, fees, number=v_index + 1))
     if not versions:
         raise ConfigError(source, "version", "at least one schedule version is needed")
     return FeeSchedule(versions=tuple(versions), example_data=raw.example_data)
@@ -339,6 +390,12 @@ def load_settings(config_dir: Path | None = None, environ: Mapping[str, str] | N
             renames.get("database.url", str(settings_path)),
             "database.url",
             "must be sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DATABASE",
+        )
+    if service.stamps.refund_window_days > service.stamps.validity_days:
+        raise ConfigError(
+            renames.get("stamps.refund_window_days", str(settings_path)),
+            "stamps.refund_window_days",
+            f"a stamp lives {service.stamps.validity_days} days; it cannot be refundable for longer",
         )
     if service.environment == "production" and not url:
         raise ConfigError(str(settings_path), "database.url", "production needs an explicit database URL")

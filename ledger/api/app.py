@@ -24,8 +24,10 @@ from ledger.api import problems
 from ledger.api.auth import ApiKeyMiddleware
 from ledger.api.health import HealthController
 from ledger.api.ledger import LedgerAdminController, LedgerController
+from ledger.api.stamps import ROUTES as STAMP_ROUTES
 from ledger.db.engine import Database
 from ledger.services import checkpoints, clock
+from ledger.services.signing_keys import StampKeys, require_production_keys
 from ledger.settings import Settings, get_settings
 
 log = structlog.get_logger("etimbre")
@@ -102,8 +104,14 @@ def create_app(
         settings.database_url, pool_size=settings.service.database.pool_size
     )
 
+    def check_production_keys() -> None:
+        with database.read() as session:
+            require_production_keys(session, settings, now=clock.now())
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if settings.production:  # refuse to start without keys rather than fail at the first payment
+            await to_thread.run_sync(check_production_keys)
         tasks: list[asyncio.Task[None]] = []
         if background and settings.service.ledger.checkpoint_interval_seconds:
             tasks.append(asyncio.create_task(_close_books(app.state)))
@@ -116,8 +124,8 @@ def create_app(
                     await task
 
     return Litestar(
-        route_handlers=[HealthController, LedgerController, LedgerAdminController],
-        state=State({"settings": settings, "database": database}),
+        route_handlers=[HealthController, LedgerController, LedgerAdminController, *STAMP_ROUTES],
+        state=State({"settings": settings, "database": database, "stamp_keys": StampKeys(settings)}),
         middleware=[access_log, DefineMiddleware(ApiKeyMiddleware)],
         plugins=[problems.plugin()],
         exception_handlers=dict(problems.UNEXPECTED),  # type: ignore[arg-type]

@@ -88,6 +88,7 @@ def _http(exc: HTTPException) -> ProblemDetailsException:
 
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`")
+_MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
 _NAMED = re.compile(r"Object (?:missing required|contains unknown) field `(?P<name>[^`]+)`")
 
 
@@ -107,6 +108,9 @@ def _validation(exc: ValidationException) -> ProblemDetailsException:
             parent = field if field not in ("", "data") else ""
             field = f"{parent}.{named['name']}" if parent else named["name"]
         errors.append({"field": field or "body", "message": message, "source": item.get("source")})
+    missing = _MISSING.search(str(exc.detail))
+    if not errors and missing:  # a required header or query parameter: name it like any other field
+        errors.append({"field": missing["name"], "message": "is required", "source": missing["source"]})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
     return ProblemDetailsException(
         detail=detail,
@@ -186,6 +190,9 @@ def plugin() -> ProblemDetailsPlugin:
         EntryNotFoundError: _simple(404, "not-found", "Not found"),
         DBAPIError: _database,
     }
+    from ledger.api.stamps_problems import stamp_problems  # its own module: the stamp area's refusals
+
+    mapping.update(stamp_problems())
     return ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=mapping))
 
 

@@ -33,6 +33,9 @@ def serve(ctx: Context, host: str | None, port: int | None, no_migrate: bool) ->
     )
     if not no_migrate:
         migrate.upgrade(ctx.database.engine)
+    from ledger.cli.stamps import prepare_keys
+
+    prepare_keys(ctx)  # development keys on first run; production refuses to start without keys
     app = create_app(settings, ctx.database)
     host = host or settings.service.server.host
     port = port or settings.service.server.port

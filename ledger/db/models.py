@@ -165,3 +165,7 @@ class RequestKey(Base):
     media_type: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(Instant)
     completed_at: Mapped[datetime | None] = mapped_column(Instant)
+
+
+# The other areas' tables live in their own modules; importing them registers them on Base.metadata.
+from ledger.db import models_stamps  # noqa: E402, F401

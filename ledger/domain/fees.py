@@ -21,6 +21,8 @@ class Fee:
     label: Labels
     prices: dict[str, Money]  # by currency
     consulate_prices: dict[str, Money] = field(default_factory=dict)  # by consulate code
+    # What an e-stamp carries instead of the code: the same in every version, never reused for another fee.
+    number: int = 0
 
     def price_at(self, consulate: Consulate) -> Money | None:
         return self.consulate_prices.get(consulate.code) or self.prices.get(consulate.currency)
@@ -31,6 +33,7 @@ class ScheduleVersion:
     version: str
     effective_from: datetime
     fees: dict[str, Fee]  # by fee code, in published order
+    number: int = 0  # 1-based position in the schedule: what a stamp records as its schedule version
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class Price:
     fee: Fee
     amount: Money
     version: str
+    schedule_version: int  # the version's number, carried by the stamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +68,14 @@ class FeeSchedule:
                 f"fee {fee_code} has no price for {consulate.code} ({consulate.currency}) "
                 f"in fee schedule {version.version}"
             )
-        return Price(fee=fee, amount=amount, version=version.version)
+        return Price(fee=fee, amount=amount, version=version.version, schedule_version=version.number)
 
     def fee_codes(self) -> set[str]:
         return {code for version in self.versions for code in version.fees}
+
+    def latest_fees(self) -> dict[str, Fee]:
+        """Every fee ever published, as its newest version describes it (labels and number)."""
+        fees: dict[str, Fee] = {}
+        for version in self.versions:
+            fees.update(version.fees)
+        return fees

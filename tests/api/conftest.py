@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from litestar import Litestar
@@ -44,3 +45,25 @@ def keys(db: Database) -> Keys:
 def client(db: Database, settings: Settings) -> Iterator[TestClient[Litestar]]:
     with TestClient(create_app(settings, db, background=False)) as test_client:
         yield test_client
+
+
+PASSPHRASE = "test passphrase, not a secret"
+RECEIPT_SECRET = "test receipt secret, not a secret either"
+
+
+@pytest.fixture
+def stamp_keys(db: Database, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A stamp key and a trust-list key in the database (cheap Argon2id), their secrets in the environment."""
+    from ledger.services import clock
+    from ledger.services.signing_keys import create_key
+    from receipts.envelope import KdfParams
+    from receipts.keys import KeyPurpose
+
+    monkeypatch.setenv("ETIMBRE_KEY_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("ETIMBRE_RECEIPT_SECRET", RECEIPT_SECRET)
+    fast = KdfParams(memory_kib=8192, iterations=1, lanes=1)
+    now = clock.now() - timedelta(minutes=1)
+    with db.write() as session:
+        stamp = create_key(session, KeyPurpose.STAMP, passphrase=PASSPHRASE, now=now, kdf=fast)
+        trust = create_key(session, KeyPurpose.TRUST_LIST, passphrase=PASSPHRASE, now=now, kdf=fast)
+    return {"stamp": stamp.kid.hex(), "trust-list": trust.kid.hex()}

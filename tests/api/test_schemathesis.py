@@ -17,7 +17,9 @@ from tests.api.conftest import Keys
 pytestmark = pytest.mark.slow
 
 
-def test_no_generated_request_causes_a_server_error(db: Database, settings: Settings, keys: Keys) -> None:
+def test_no_generated_request_causes_a_server_error(
+    db: Database, settings: Settings, keys: Keys, stamp_keys: dict[str, str]
+) -> None:
     app = create_app(settings, db, background=False)
     schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]

@@ -1,4 +1,5 @@
-"""E-stamp benchmark: issuance and verification per second, QR PNG and PDF receipt in ms, with baselines.
+"""E-stamp benchmark: issuance and verification per second, QR PNG and PDF receipt in ms, stamps used per
+second on PostgreSQL, with baselines.
 
 Run: python tests/bench/stamps.py [--quick] [--json]
 Each figure is printed beside a baseline measured in the same run on the same machine:
@@ -6,8 +7,11 @@ Each figure is printed beside a baseline measured in the same run on the same ma
   verification  vs raw ECDSA P-256 verification of the same bytes
   QR PNG        vs qrcode's own default PNG rendering of the same text
   PDF receipt   vs a one-line reportlab PDF with the same embedded font
-With --json the last line is one JSON object: issue_per_s, verify_per_s, qr_png_ms, pdf_ms, and the
-baselines.
+  consumption   20 clients using distinct stamps through the service (conditional UPDATE, ledger entry,
+                event, one transaction each) vs raw psycopg writing the same rows in the same transactions
+The PostgreSQL server comes from ETIMBRE_BENCH_DATABASE_URL (default: 127.0.0.1:5432); the script creates
+its own database and drops it. With --json the last line is one JSON object: issue_per_s, verify_per_s,
+qr_png_ms, pdf_ms, consume_per_s, and the baselines.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import secrets
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,18 +33,30 @@ from pathlib import Path
 # `ledger` package: the project root takes its place.
 sys.path[0] = str(Path(__file__).resolve().parents[2])
 
+import psycopg
 import qrcode
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from reportlab.pdfgen.canvas import Canvas
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from uuid_utils.compat import uuid7
 
+from ledger.db import migrate
+from ledger.db.engine import Database, make_engine
 from ledger.money import Money
+from ledger.services.issuance import CapturedPayment, record_captured_payment
+from ledger.services.signing_keys import KeySecrets, StampKeys, create_key
+from ledger.services.stamps import consume_stamp
+from ledger.settings import Settings, load_settings
 from receipts import cose
 from receipts.algorithms import Algorithm, PrivateKey
 from receipts.claims import Channel, StampClaims
 from receipts.codec import encode_claims, issue_stamp
+from receipts.envelope import KdfParams
 from receipts.fees import Fee, FeeTable
 from receipts.keys import KeyPurpose, KeyRecord
+from receipts.keys import KeyPurpose as StampKeyPurpose
 from receipts.numbers import StampNumber
 from receipts.pdf import REGULAR, ReceiptData, register_fonts, render_receipt
 from receipts.qr import qr_png
@@ -48,6 +67,9 @@ from receipts.verifier import decide
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 FEES = FeeTable([Fee("PASSPORT", 1, "Passeport biométrique", "جواز السفر البيومتري", "Biometric passport")])
 GOALS = {"issue_per_s": 1000, "verify_per_s": 2000, "qr_png_ms": 50, "pdf_ms": 50}
+SERVER = os.environ.get("ETIMBRE_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+CLIENTS = 20
+STAMPS_PER_PAYMENT = 20
 
 
 def rate(operation: Callable[[], object], seconds: float) -> float:
@@ -188,6 +210,140 @@ def measure(quick: bool) -> dict[str, float]:
     return figures
 
 
+def _admin() -> psycopg.Connection[tuple[object, ...]]:
+    parsed = make_url(SERVER)
+    return psycopg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        dbname=parsed.database or "postgres",
+        autocommit=True,
+    )
+
+
+def _issue_stamps(database: Database, settings: Settings, keys: StampKeys, count: int) -> list[StampNumber]:
+    """`count` PASSPORT stamps at FR-PAR, twenty per recorded payment."""
+    now = datetime.now(UTC)
+    numbers: list[StampNumber] = []
+    for index in range(0, count, STAMPS_PER_PAYMENT):
+        fees = ("PASSPORT",) * min(STAMPS_PER_PAYMENT, count - index)
+        payment = CapturedPayment(
+            payment_ref=f"bench-{index}-{secrets.token_hex(4)}",
+            consulate="FR-PAR",
+            fee_codes=fees,
+            channel="counter",
+            provider="terminal",
+            amount=Money(5500 * len(fees), "EUR"),
+            captured_at=now,
+            priced_at=now,
+        )
+        with database.write() as session:
+            paid = record_captured_payment(session, settings, keys, payment, actor="bench")
+        numbers.extend(stamp.number for stamp in paid.stamps)
+    return numbers
+
+
+def _in_clients(numbers: list[StampNumber], work: Callable[[list[StampNumber]], None]) -> float:
+    """Stamps used per second by CLIENTS threads, each with its own share of distinct stamps."""
+    shares = [numbers[i::CLIENTS] for i in range(CLIENTS)]
+    threads = [threading.Thread(target=work, args=(share,)) for share in shares]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(numbers) / (time.perf_counter() - start)
+
+
+def _raw_consumer(url: str, accounts: tuple[int, int]) -> Callable[[list[StampNumber]], None]:
+    """The same rows as a consumption, written with plain psycopg: the floor the service is compared to."""
+    parsed = make_url(url)
+    outstanding, revenue = accounts
+
+    def consume(share: list[StampNumber]) -> None:
+        with psycopg.connect(
+            host=parsed.host, port=parsed.port or 5432, user=parsed.username, dbname=parsed.database
+        ) as connection:
+            for number in share:
+                with connection.transaction():
+                    now = int(time.time() * 1_000_000)
+                    entry = uuid7()
+                    row = connection.execute(
+                        "UPDATE stamps SET status = 'consumed', status_changed_at = %s "
+                        "WHERE number = %s AND status = 'issued' RETURNING payment_ref",
+                        (now, number.digits),
+                    ).fetchone()
+                    assert row is not None
+                    with connection.cursor() as cursor:
+                        cursor.executemany(
+                            "INSERT INTO postings (entry_id, line_no, account_id, currency, amount, effective_at, "
+                            "consulate, fee_code) VALUES (%s, %s, %s, 'EUR', %s, %s, 'FR-PAR', 'PASSPORT')",
+                            [(entry, 1, outstanding, 5500, now), (entry, 2, revenue, -5500, now)],
+                        )
+                    connection.execute(
+                        "INSERT INTO entries (id, kind, consulate, effective_at, posting_count, payment_ref, "
+                        "stamp_ref, memo) VALUES (%s, 'stamp_consumed', 'FR-PAR', %s, 2, %s, %s, '{}')",
+                        (entry, now, row[0], number.digits),
+                    )
+                    connection.execute(
+                        "INSERT INTO stamp_events (number, kind, at, consulate, actor, entry_id, detail) "
+                        "VALUES (%s, 'consumed', %s, 'FR-PAR', 'bench', %s, '')",
+                        (number.digits, now, entry),
+                    )
+
+    return consume
+
+
+def measure_consumption(quick: bool) -> dict[str, float]:
+    """consume_per_s through the service beside raw psycopg writing the same rows, 20 clients each."""
+    count = 400 if quick else 4000
+    settings = load_settings(environ={})
+    name = f"etimbre_bench_stamps_{secrets.token_hex(4)}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
+    database = Database.from_url(url, pool_size=CLIENTS)
+    try:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        passphrase = secrets.token_urlsafe(16)
+        fast = KdfParams(memory_kib=8192, iterations=1, lanes=1)  # opening speed is not what is measured
+        with database.write() as session:
+            create_key(session, StampKeyPurpose.STAMP, passphrase=passphrase, now=datetime.now(UTC), kdf=fast)
+        keys = StampKeys(settings, KeySecrets(passphrase, secrets.token_bytes(32)))
+        service_stamps = _issue_stamps(database, settings, keys, count)
+        raw_stamps = _issue_stamps(database, settings, keys, count)
+        # Open the two accounts first, so neither side pays for it.
+        with database.write() as session:
+            consume_stamp(session, settings, service_stamps.pop(), consulate="FR-PAR", actor="bench")
+        with database.read() as session:
+            rows = session.execute(text("SELECT code, id FROM accounts")).all()
+        ids: dict[str, int] = {str(row[0]): int(row[1]) for row in rows}
+        accounts = (ids["liabilities:stamps-outstanding:FR-PAR"], ids["revenue:consular-fees:PASSPORT:EUR"])
+
+        def through_service(share: list[StampNumber]) -> None:
+            for number in share:
+                with database.write() as session:
+                    consume_stamp(session, settings, number, consulate="FR-PAR", actor="bench")
+
+        figures = {
+            "baseline_raw_consume_per_s": _in_clients(raw_stamps, _raw_consumer(url, accounts)),
+            "consume_per_s": _in_clients(service_stamps, through_service),
+        }
+        with database.read() as session:
+            used = session.execute(
+                text("SELECT count(*) FROM stamp_events WHERE kind = 'consumed'")
+            ).scalar_one()
+        assert used == len(service_stamps) + len(raw_stamps) + 1, used
+        return figures
+    finally:
+        database.dispose()
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _line(label: str, value: str, goal: str, baseline: str) -> str:
     return f"{label:<20}{value:>15}   (goal {goal}; {baseline})"
 
@@ -218,6 +374,11 @@ def report(f: dict[str, float]) -> str:
                 f"<= {GOALS['qr_png_ms']}",
                 f"qrcode's default PNG {f['baseline_qrcode_png_ms']:.1f} ms",
             ),
+            (
+                f"{'consumption (PG)':<20}{f['consume_per_s']:>12,.0f} /s   ({CLIENTS} clients, distinct stamps; "
+                f"raw psycopg, same rows {f['baseline_raw_consume_per_s']:,.0f} /s, "
+                f"{f['consume_per_s'] / f['baseline_raw_consume_per_s']:.0%} of it)"
+            ),
             _line(
                 "PDF receipt",
                 f"{f['pdf_ms']:.1f} ms",
@@ -236,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     options = parser.parse_args(argv)
     figures = measure(options.quick)
+    figures.update(measure_consumption(options.quick))
     print(report(figures))
     if options.json:
         print(json.dumps({key: round(value, 2) for key, value in figures.items()}))
