@@ -1,0 +1,282 @@
+"""Cutting seals: every committed record, once, in a chain of Merkle-rooted batches; and reading them back.
+
+A seal covers, for each record kind, the rows whose position (the writing transaction on PostgreSQL, the
+rowid on SQLite) lies in [first, end), where `first` is where the previous seal of that kind ended. On
+PostgreSQL `end` is the oldest transaction still running when the seal is cut (`pg_snapshot_xmin`): every
+row below it is final, so nothing can commit into a range once it is sealed, and a late transaction lands
+in a later seal. Payments take no lock for it; only two sealers exclude each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from ledger.db.models_audit import AuditSeal, AuditSealKind
+from ledger.services.audit import merkle
+from ledger.services.audit.encoding import decode_fields
+from ledger.services.audit.header import GENESIS, KindRange, SealHeader
+from ledger.services.audit.kinds import REGISTRY, RecordKind, registry
+from ledger.services.audit.records import dialect_of, member_key, position, read_range
+
+SEALER_LOCK = 0x45544D53  # "ETMS": one sealer at a time (PostgreSQL advisory lock)
+DEFAULT_MAX_RECORDS = 100_000
+_NOW = {
+    "postgresql": "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+    "sqlite": "SELECT CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)",
+}
+_LEAF = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A record as a seal lists it: its leaf hash and its key (the key fields, encoded as a record)."""
+
+    leaf: bytes
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSeal:
+    """A seal as the database holds it: its header, the hash stored beside it, and its member lists."""
+
+    header: SealHeader
+    stored_hash: bytes
+
+
+def encode_members(members: Sequence[Member]) -> bytes:
+    return b"".join(member.leaf + member.key for member in members)
+
+
+def decode_members(blob: bytes) -> list[Member]:
+    members: list[Member] = []
+    offset = 0
+    while offset < len(blob):
+        leaf = blob[offset : offset + _LEAF]
+        _, end = decode_fields(blob, offset + _LEAF)
+        members.append(Member(leaf, blob[offset + _LEAF : end]))
+        offset = end
+    return members
+
+
+def db_now(session: Session) -> int:
+    value: int = session.execute(text(_NOW[dialect_of(session)])).scalar_one()
+    return value
+
+
+def _oldest_open_transaction(session: Session) -> int | None:
+    """When the oldest other transaction on this database started (PostgreSQL), read before the horizon:
+    a row that is not final yet was written by one of these, or by a later one."""
+    value: int | None = session.execute(
+        text(
+            "SELECT (extract(epoch FROM min(xact_start)) * 1000000)::bigint FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    ).scalar_one()
+    return value
+
+
+def _horizon(session: Session, kind: RecordKind) -> int:
+    """Positions below this are final: no row can still commit there."""
+    if dialect_of(session) == "postgresql":
+        value: int = session.execute(
+            text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        ).scalar_one()
+        return value
+    # SQLite: the sealer holds the write lock, so no writer is in flight and rowids only grow.
+    found: int | None = session.execute(text(f"SELECT max(rowid) FROM {kind.table}")).scalar_one()
+    return (found or 0) + 1
+
+
+def _capped_end(session: Session, kind: RecordKind, first: int, end: int, max_records: int) -> int:
+    """An end no further than `max_records` rows past `first`; one transaction is never split."""
+    at = position(dialect_of(session))
+    where = f"FROM {kind.table} t WHERE {at} >= :first AND {at} < :end"
+    params = {"first": first, "end": end, "cap": max_records}
+    beyond = session.execute(
+        text(f"SELECT {at} {where} ORDER BY {at} LIMIT 1 OFFSET :cap"), params
+    ).scalar_one_or_none()
+    if beyond is None:
+        return end
+    if beyond > first:
+        return int(beyond)
+    following = session.execute(text(f"SELECT min({at}) {where} AND {at} > :first"), params).scalar_one()
+    return end if following is None else int(following)
+
+
+def _earliest_unsealed(session: Session, kinds: Sequence[RecordKind], ends: dict[str, int]) -> int | None:
+    """The earliest recording time among visible rows left for a later seal."""
+    at = position(dialect_of(session))
+    earliest: int | None = None
+    for kind in kinds:
+        if kind.recorded_at is None:
+            continue
+        found = session.execute(
+            text(f"SELECT min({kind.recorded_at}) FROM {kind.table} t WHERE {at} >= :end"),
+            {"end": ends[kind.name]},
+        ).scalar_one()
+        if found is not None and (earliest is None or found < earliest):
+            earliest = int(found)
+    return earliest
+
+
+def latest(session: Session) -> StoredSeal | None:
+    number = session.scalar(select(AuditSeal.seal_no).order_by(AuditSeal.seal_no.desc()).limit(1))
+    return None if number is None else load(session, number)
+
+
+def load(session: Session, seal_no: int) -> StoredSeal | None:
+    found = load_range(session, seal_no, seal_no)
+    return found[0] if found else None
+
+
+def load_range(session: Session, first: int, last: int) -> list[StoredSeal]:
+    """Seals first..last as stored (headers rebuilt from their columns; members not loaded)."""
+    rows = session.scalars(
+        select(AuditSeal).where(AuditSeal.seal_no.between(first, last)).order_by(AuditSeal.seal_no)
+    ).all()
+    kinds: dict[int, list[KindRange]] = {}
+    for row in session.execute(
+        select(
+            AuditSealKind.seal_no,
+            AuditSealKind.kind,
+            AuditSealKind.first_position,
+            AuditSealKind.end_position,
+            AuditSealKind.record_count,
+            AuditSealKind.content_digest,
+        )
+        .where(AuditSealKind.seal_no.between(first, last))
+        .order_by(AuditSealKind.seal_no, AuditSealKind.kind)
+    ):
+        kinds.setdefault(row.seal_no, []).append(
+            KindRange(
+                row.kind, row.first_position, row.end_position, row.record_count, bytes(row.content_digest)
+            )
+        )
+    return [
+        StoredSeal(
+            header=SealHeader(
+                format=seal.format,
+                seal_no=seal.seal_no,
+                made_at=seal.made_at,
+                complete_through=seal.complete_through,
+                previous_hash=bytes(seal.previous_hash),
+                merkle_root=bytes(seal.merkle_root),
+                record_count=seal.record_count,
+                kinds=tuple(sorted(kinds.get(seal.seal_no, []), key=lambda k: k.kind.encode())),
+            ),
+            stored_hash=bytes(seal.seal_hash),
+        )
+        for seal in rows
+    ]
+
+
+def members(session: Session, seal_no: int) -> dict[str, list[Member]]:
+    """The member lists of a seal, per kind, in leaf order."""
+    return {
+        kind: decode_members(bytes(blob))
+        for kind, blob in session.execute(
+            select(AuditSealKind.kind, AuditSealKind.members).where(AuditSealKind.seal_no == seal_no)
+        )
+    }
+
+
+def seal_of(session: Session, kind: RecordKind, where: str, params: dict[str, object]) -> int | None:
+    """The seal whose range holds the row of `kind` selected by `where` (on alias `t`), if sealed."""
+    at = position(dialect_of(session))
+    found: int | None = session.execute(
+        text(
+            f"SELECT s.seal_no FROM {kind.table} t JOIN audit_seal_kinds s ON s.kind = :kind"
+            f" AND {at} >= s.first_position AND {at} < s.end_position WHERE {where}"
+        ),
+        {"kind": kind.name, **params},
+    ).scalar_one_or_none()
+    return found
+
+
+def cut_seal(
+    session: Session,
+    *,
+    kinds: Sequence[RecordKind] = REGISTRY,
+    max_records: int = DEFAULT_MAX_RECORDS,
+    force: bool = False,
+) -> SealHeader | None:
+    """Seal every final record not sealed yet (at most about `max_records` per kind) as the next link of
+    the chain. Returns None when there is nothing to seal, unless `force` (then an empty seal is cut)."""
+    kinds = registry(kinds)
+    dialect = dialect_of(session)
+    oldest_open: int | None = None
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": SEALER_LOCK})
+        oldest_open = _oldest_open_transaction(session)  # must be read before the horizon
+    previous = latest(session)
+    made_at = db_now(session)
+    ranges: dict[str, tuple[int, int]] = {}
+    for kind in kinds:
+        before = previous.header.kind(kind.name) if previous else None
+        first = before.end_position if before else 0
+        end = max(first, _horizon(session, kind))
+        ranges[kind.name] = (first, _capped_end(session, kind, first, end, max_records))
+    records = {kind.name: read_range(session, kind, *ranges[kind.name]) for kind in kinds}
+    total = sum(len(found) for found in records.values())
+    if total == 0 and not force:
+        return None
+    candidates = [made_at]
+    if oldest_open is not None:
+        candidates.append(oldest_open)
+    earliest = _earliest_unsealed(session, kinds, {name: end for name, (_, end) in ranges.items()})
+    if earliest is not None:
+        candidates.append(earliest)
+    leaves: list[bytes] = []
+    kind_ranges: list[KindRange] = []
+    member_lists: dict[str, list[Member]] = {}
+    for kind in kinds:
+        found = records[kind.name]
+        kind_leaves = [merkle.leaf_hash(record) for record in found]
+        leaves.extend(kind_leaves)
+        member_lists[kind.name] = [
+            Member(leaf, member_key(kind, record)) for leaf, record in zip(kind_leaves, found, strict=True)
+        ]
+        first, end = ranges[kind.name]
+        digest = hashlib.sha256(b"".join(found)).digest()
+        kind_ranges.append(KindRange(kind.name, first, end, len(found), digest))
+    header = SealHeader(
+        seal_no=previous.header.seal_no + 1 if previous else 1,
+        made_at=made_at,
+        complete_through=min(candidates),
+        previous_hash=previous.stored_hash if previous else GENESIS,
+        merkle_root=merkle.root(leaves),
+        record_count=total,
+        kinds=tuple(kind_ranges),
+    )
+    session.add(
+        AuditSeal(
+            seal_no=header.seal_no,
+            format=header.format,
+            made_at=header.made_at,
+            complete_through=header.complete_through,
+            record_count=header.record_count,
+            merkle_root=header.merkle_root,
+            previous_hash=header.previous_hash,
+            seal_hash=header.hash(),
+        )
+    )
+    session.flush()
+    session.add_all(
+        AuditSealKind(
+            seal_no=header.seal_no,
+            kind=kind.kind,
+            first_position=kind.first_position,
+            end_position=kind.end_position,
+            record_count=kind.record_count,
+            content_digest=kind.content_digest,
+            members=encode_members(member_lists[kind.kind]),
+        )
+        for kind in header.kinds
+    )
+    session.flush()
+    return header

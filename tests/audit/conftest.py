@@ -1,0 +1,71 @@
+"""Helpers for the audit tests: a journal with a few payments, and tampering behind the service's back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, text
+
+from ledger.db.engine import Database
+from ledger.money import Money
+from ledger.services.audit import seals
+from ledger.services.audit.header import SealHeader
+from ledger.services.journal import post_entry
+from ledger.settings import Settings
+from tests.ledger.builders import captured, consumed
+
+SQLITE_GUARDS = {
+    "entries": ("entries_no_update", "entries_no_delete"),
+    "postings": ("postings_no_update", "postings_no_delete"),
+    "audit_seals": ("audit_seals_no_update", "audit_seals_no_delete"),
+    "audit_seal_kinds": ("audit_seal_kinds_no_update", "audit_seal_kinds_no_delete"),
+}
+
+
+def pay(db: Database, settings: Settings, count: int, *, start: int = 0) -> list[uuid.UUID]:
+    """`count` captured payments, one transaction each; every third one is followed by a consumption."""
+    ids = []
+    for number in range(start, start + count):
+        with db.write() as session:
+            ids.append(
+                post_entry(
+                    session,
+                    captured(settings.chart, Money(5500 + number, "EUR"), payment=f"pay-{number}"),
+                    actor="cashier",
+                ).entry_id
+            )
+            if number % 3 == 2:
+                ids.append(post_entry(session, consumed(settings.chart, Money(5500, "EUR"))).entry_id)
+    return ids
+
+
+def seal(db: Database, *, force: bool = False, max_records: int = 100_000) -> SealHeader | None:
+    with db.write() as session:
+        return seals.cut_seal(session, force=force, max_records=max_records)
+
+
+@contextmanager
+def behind_the_back(db: Database) -> Iterator[Connection]:
+    """A connection with the append-only guards off, as a database administrator could have it.
+
+    PostgreSQL: `session_replication_role = replica` turns every trigger off for this session. SQLite
+    has no such switch: the guard triggers are dropped, then created again exactly as they were.
+    """
+    with db.engine.connect() as connection:
+        if db.dialect == "postgresql":
+            connection.exec_driver_sql("SET session_replication_role = replica")
+            with connection.begin():
+                yield connection
+            connection.exec_driver_sql("SET session_replication_role = DEFAULT")
+            return
+        saved = connection.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        ).all()
+        with connection.begin():
+            for name, _ in saved:
+                connection.exec_driver_sql(f"DROP TRIGGER {name}")
+            yield connection
+            for _, sql in saved:
+                connection.exec_driver_sql(sql)
