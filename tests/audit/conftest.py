@@ -55,15 +55,12 @@ def behind_the_back(db: Database) -> Iterator[Connection]:
     """
     with db.engine.connect() as connection:
         if db.dialect == "postgresql":
-            connection.exec_driver_sql("SET session_replication_role = replica")
             with connection.begin():
+                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
                 yield connection
-            connection.exec_driver_sql("SET session_replication_role = DEFAULT")
             return
-        saved = connection.execute(
-            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-        ).all()
         with connection.begin():
+            saved = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
             for name, _ in saved:
                 connection.exec_driver_sql(f"DROP TRIGGER {name}")
             yield connection

@@ -80,14 +80,33 @@ def _oldest_open_transaction(session: Session) -> int | None:
     return value
 
 
-def _horizon(session: Session, kind: RecordKind) -> int:
-    """Positions below this are final: no row can still commit there."""
-    if dialect_of(session) == "postgresql":
-        value: int = session.execute(
-            text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        ).scalar_one()
-        return value
-    # SQLite: the sealer holds the write lock, so no writer is in flight and rowids only grow.
+def _horizon_postgresql(session: Session) -> int:
+    """The oldest transaction of this database still running (or the next one to start): every row below
+    it is final. Transactions of other databases on the server are left out, so they never hold it back."""
+    snapshot = session.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
+    xmin, xmax, running = snapshot.split(":")
+    in_progress = [int(xid) for xid in running.split(",") if xid]
+    if not in_progress:
+        return int(xmax)
+    # Read after the snapshot, with a fresh view of the backends: a transaction of the snapshot that is
+    # gone from it has finished, so what it committed is visible to the statements that follow.
+    session.execute(text("SELECT pg_stat_clear_snapshot()"))
+    ours = set(
+        session.execute(
+            text(
+                "SELECT backend_xid::text::bigint FROM pg_stat_activity"
+                " WHERE datname = current_database() AND backend_xid IS NOT NULL"
+                " UNION SELECT transaction::text::bigint FROM pg_prepared_xacts"
+                " WHERE database = current_database()"
+            )
+        ).scalars()
+    )
+    mine = [xid for xid in in_progress if xid & 0xFFFFFFFF in ours]
+    return min([int(xmax), *mine]) if mine else int(xmax)
+
+
+def _horizon_sqlite(session: Session, kind: RecordKind) -> int:
+    # The sealer holds the write lock, so no writer is in flight and rowids only grow.
     found: int | None = session.execute(text(f"SELECT max(rowid) FROM {kind.table}")).scalar_one()
     return (found or 0) + 1
 
@@ -213,13 +232,14 @@ def cut_seal(
     if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": SEALER_LOCK})
         oldest_open = _oldest_open_transaction(session)  # must be read before the horizon
+    horizon = _horizon_postgresql(session) if dialect == "postgresql" else None
     previous = latest(session)
     made_at = db_now(session)
     ranges: dict[str, tuple[int, int]] = {}
     for kind in kinds:
         before = previous.header.kind(kind.name) if previous else None
         first = before.end_position if before else 0
-        end = max(first, _horizon(session, kind))
+        end = max(first, horizon if horizon is not None else _horizon_sqlite(session, kind))
         ranges[kind.name] = (first, _capped_end(session, kind, first, end, max_records))
     records = {kind.name: read_range(session, kind, *ranges[kind.name]) for kind in kinds}
     total = sum(len(found) for found in records.values())

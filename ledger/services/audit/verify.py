@@ -237,29 +237,40 @@ def _locate(session: Session, seal: StoredSeal, kind: RecordKind, report: Report
 
 
 def _deep(session: Session, seal: StoredSeal, kinds: Sequence[RecordKind], report: Report) -> set[str]:
-    """Recompute a seal's Merkle root from the rows; the kinds whose records differ from the member list."""
+    """Recompute a seal's digests and Merkle root from the rows; the kinds whose records differ."""
     header = seal.header
     leaves: list[bytes] = []
+    damaged: set[str] = set()
     for kind in kinds:
         covered = header.kind(kind.name)
-        if covered is not None:
-            leaves += [
-                merkle.leaf_hash(record)
-                for record in read_range(session, kind, covered.first_position, covered.end_position)
-            ]
-    if merkle.root(leaves) == header.merkle_root:
+        if covered is None:
+            continue
+        records = read_range(session, kind, covered.first_position, covered.end_position)
+        if (len(records), hashlib.sha256(b"".join(records)).digest()) != (
+            covered.record_count,
+            covered.content_digest,
+        ):
+            damaged.add(kind.name)
+        leaves += [merkle.leaf_hash(record) for record in records]
+    if not damaged and merkle.root(leaves) != header.merkle_root:
+        report.findings.append(
+            Finding(
+                Problem.SEAL_REWRITTEN,
+                header.seal_no,
+                f"seal {header.seal_no} was rewritten: its Merkle root does not match its records",
+            )
+        )
+    if not damaged:
         stored = members(session, header.seal_no)
-        ordered = [member.leaf for name in sorted(stored, key=str.encode) for member in stored[name]]
-        if ordered != leaves:
+        if [member.leaf for name in sorted(stored, key=str.encode) for member in stored[name]] != leaves:
             report.findings.append(
                 Finding(
                     Problem.MEMBERS_REWRITTEN,
                     header.seal_no,
-                    f"the member list of seal {header.seal_no} was rewritten (the records still give the root)",
+                    f"the member list of seal {header.seal_no} was rewritten (its records are intact)",
                 )
             )
-        return set()
-    return {kind.name for kind in kinds if header.kind(kind.name) is not None}
+    return damaged
 
 
 # Records slipped in with a past date ------------------------------------------------------------------------
