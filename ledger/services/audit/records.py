@@ -8,6 +8,7 @@ and the rowid on SQLite (see docs/audit-seals.md, "Which records a seal covers")
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -58,7 +59,7 @@ def _select_list(kind: RecordKind, dialect: str) -> str:
     return ", ".join(columns)
 
 
-def _encode_sqlite_row(kind: RecordKind, row: Any) -> bytes:
+def _encode_row(kind: RecordKind, row: Any) -> bytes:
     fields: list[bytes | None] = [kind.name.encode()]
     for value, field in zip(row, kind.fields, strict=True):
         fields.append(field_bytes(value, field.type))
@@ -96,13 +97,31 @@ def range_query(kind: RecordKind, dialect: str, first: int, end: int) -> str:
     )
 
 
+def bind(session: Session, params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the driver takes them: UUIDs are 16 raw bytes on SQLite (ledger.db.types.UUID)."""
+    if dialect_of(session) == "postgresql":
+        return params
+    return {name: value.bytes if isinstance(value, uuid.UUID) else value for name, value in params.items()}
+
+
+def read_where(session: Session, kind: RecordKind, where: str, params: dict[str, Any]) -> list[bytes]:
+    """The records of `kind` whose rows match `where` (SQL on alias `t`, bound parameters), in key order."""
+    dialect = dialect_of(session)
+    query = f"SELECT {_select_list(kind, dialect)} FROM {kind.table} t {kind.joins} WHERE {where}"
+    rows = session.execute(text(f"{query} ORDER BY {_order(kind, dialect)}"), bind(session, params)).all()
+    if dialect == "postgresql":
+        # Bound parameters cannot reach COPY; rows come back as values and are encoded like SQLite's.
+        return [_encode_row(kind, row[1:]) for row in rows]
+    return [_encode_row(kind, row) for row in rows]
+
+
 def read_range(session: Session, kind: RecordKind, first: int, end: int) -> list[bytes]:
     """The records of `kind` whose position is in [first, end), in key order."""
     dialect = dialect_of(session)
     query = range_query(kind, dialect, first, end)
     if dialect == "postgresql":
         return list(_copy(session, query))
-    return [_encode_sqlite_row(kind, row) for row in session.execute(text(query))]
+    return [_encode_row(kind, row) for row in session.execute(text(query))]
 
 
 def _null_list(kind: RecordKind) -> str:
@@ -168,7 +187,7 @@ def seal_digests(
     found: dict[int, tuple[int, Any]] = {}
     for row in session.execute(text(query)):
         count, hasher = found.setdefault(row[0], (0, hashlib.sha256()))
-        hasher.update(_encode_sqlite_row(kind, row[1:]))
+        hasher.update(_encode_row(kind, row[1:]))
         found[row[0]] = (count + 1, hasher)
     for seal_no in seals:
         count, hasher = found.get(seal_no, (0, hashlib.sha256()))

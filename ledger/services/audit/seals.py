@@ -21,7 +21,7 @@ from ledger.services.audit import merkle
 from ledger.services.audit.encoding import decode_fields
 from ledger.services.audit.header import GENESIS, KindRange, SealHeader
 from ledger.services.audit.kinds import REGISTRY, RecordKind, registry
-from ledger.services.audit.records import dialect_of, member_key, position, read_range
+from ledger.services.audit.records import bind, dialect_of, member_key, position, read_range
 
 SEALER_LOCK = 0x45544D53  # "ETMS": one sealer at a time (PostgreSQL advisory lock)
 DEFAULT_MAX_RECORDS = 100_000
@@ -212,7 +212,7 @@ def seal_of(session: Session, kind: RecordKind, where: str, params: dict[str, ob
             f"SELECT s.seal_no FROM {kind.table} t JOIN audit_seal_kinds s ON s.kind = :kind"
             f" AND {at} >= s.first_position AND {at} < s.end_position WHERE {where}"
         ),
-        {"kind": kind.name, **params},
+        bind(session, {"kind": kind.name, **params}),
     ).scalar_one_or_none()
     return found
 

@@ -12,11 +12,20 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ledger.services.audit import merkle
+from ledger.services.audit.daily import (
+    DailySeal,
+    DailySealError,
+    check_signature,
+    history_leaves,
+    seal_hashes,
+    stored_dailies,
+)
 from ledger.services.audit.encoding import FieldType, decode_fields, decode_integer
 from ledger.services.audit.header import FORMAT, GENESIS, SealHeader
 from ledger.services.audit.kinds import REGISTRY, RecordKind, registry
 from ledger.services.audit.records import dialect_of, member_key, position, read_range, seal_digests
 from ledger.services.audit.seals import Member, StoredSeal, latest, load_range, members
+from receipts.keys import VerificationKey
 
 DEFAULT_TOLERANCE_US = 60_000_000
 Progress = Callable[[int], None]
@@ -363,6 +372,56 @@ def _unsealed(
             )
 
 
+# Daily seals -------------------------------------------------------------------------------------------------
+
+
+def check_daily(
+    session: Session, daily: DailySeal, keys: Sequence[VerificationKey] | None, report: Report
+) -> None:
+    """Hold the database against a daily seal: its signature (when keys are given), the seal it signs and
+    the history of seal hashes before it."""
+    statement = daily.statement
+    label = f"the daily seal of {statement.day}"
+    report.daily_seals.append(statement.day)
+    if keys is not None:
+        try:
+            check_signature(daily, keys)
+        except DailySealError as error:
+            report.findings.append(Finding(Problem.DAILY_INVALID, statement.seal_no, str(error)))
+            return
+    seal = load_range(session, statement.seal_no, statement.seal_no)
+    if not seal:
+        report.findings.append(
+            Finding(
+                Problem.DAILY_MISMATCH,
+                statement.seal_no,
+                f"seal {statement.seal_no}, signed in {label}, is missing from the database",
+            )
+        )
+        return
+    header = seal[0].header
+    if header.hash() != statement.seal_hash or header.merkle_root != statement.merkle_root:
+        report.findings.append(
+            Finding(
+                Problem.DAILY_MISMATCH,
+                statement.seal_no,
+                f"seal {statement.seal_no} differs from {label}: it hashes to {header.hash().hex()}, the "
+                f"treasury holds {statement.seal_hash.hex()}; the chain was rewritten at or before it",
+            )
+        )
+        return
+    hashes = seal_hashes(session, statement.seal_no)
+    if len(hashes) != statement.seal_no or merkle.root(history_leaves(hashes)) != statement.history_root:
+        report.findings.append(
+            Finding(
+                Problem.DAILY_MISMATCH,
+                statement.seal_no,
+                f"the seals before seal {statement.seal_no} differ from the history signed in {label}: "
+                "an earlier seal was rewritten or removed",
+            )
+        )
+
+
 # The whole check ---------------------------------------------------------------------------------------------
 
 
@@ -375,11 +434,16 @@ def verify(
     tolerance_us: int = DEFAULT_TOLERANCE_US,
     kinds: Sequence[RecordKind] = REGISTRY,
     progress: Progress | None = None,
+    dailies: Sequence[DailySeal] = (),
+    keys: Sequence[VerificationKey] | None = None,
 ) -> Report:
-    """Check seals first..last (default: all) against the rows, the chain, and the records not sealed yet."""
+    """Check seals first..last (default: all) against the rows, the chain, the records not sealed yet,
+    and every daily seal given (archived copies) or stored (signatures checked when `keys` are given)."""
     kinds = registry(kinds)
     newest = latest(session)
     report = Report()
+    for daily in [*dailies, *stored_dailies(session)]:
+        check_daily(session, daily, keys, report)
     if newest is None:
         _unsealed(session, kinds, None, tolerance_us, report)
         return report
