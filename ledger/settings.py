@@ -81,6 +81,14 @@ class StampSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     pkcs11_pin_env: EnvName = "ETIMBRE_PKCS11_PIN"
 
 
+class AuditSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    seal_interval_seconds: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 5
+    max_records_per_seal: Annotated[int, msgspec.Meta(ge=100, le=10_000_000)] = 100_000
+    sign_daily: bool = True
+    keyring_file: str = ""
+    lateness_tolerance_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 60
+
+
 class ServiceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     environment: Literal["development", "production"] = "development"
     data_dir: str = "./data"
@@ -90,6 +98,7 @@ class ServiceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
     ledger: LedgerSettings = LedgerSettings()
     treasury: TreasurySettings = TreasurySettings()
     stamps: StampSettings = StampSettings()
+    audit: AuditSettings = AuditSettings()
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
@@ -99,6 +108,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "ledger": LedgerSettings,
     "treasury": TreasurySettings,
     "stamps": StampSettings,
+    "audit": AuditSettings,
 }
 
 
@@ -172,6 +182,11 @@ class Settings:
     def keys_dir(self) -> Path:
         """Where development secrets and exported trust anchors go (default <data_dir>/keys)."""
         return Path(self.service.stamps.keys_dir or Path(self.service.data_dir) / "keys").resolve()
+
+    @property
+    def audit_keyring(self) -> Path:
+        configured = self.service.audit.keyring_file
+        return Path(configured).resolve() if configured else self.data_dir / "audit-keyring.json"
 
     @property
     def production(self) -> bool:
