@@ -21,12 +21,14 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.api import problems
+from ledger.api.audit import AuditController
 from ledger.api.auth import ApiKeyMiddleware
 from ledger.api.health import HealthController
 from ledger.api.ledger import LedgerAdminController, LedgerController
 from ledger.api.stamps import ROUTES as STAMP_ROUTES
 from ledger.db.engine import Database
 from ledger.services import checkpoints, clock
+from ledger.services.audit import runner as audit_runner
 from ledger.services.signing_keys import StampKeys, require_production_keys
 from ledger.settings import Settings, get_settings
 
@@ -96,6 +98,34 @@ async def _close_books(state: State) -> None:
         await asyncio.sleep(interval.total_seconds())
 
 
+async def _seal_journal(state: State) -> None:
+    """Seal committed records on a short interval, and sign each business day once it is over."""
+    settings: Settings = state.settings
+    database: Database = state.database
+    audit = settings.service.audit
+    keys = audit_runner.audit_keys(settings) if audit.sign_daily else None
+    if audit.sign_daily and keys is None:
+        log.warning(
+            "daily seals are not signed: no audit key at hand",
+            keyring=str(settings.audit_keyring),
+            hint="etimbre audit key create, and set ETIMBRE_AUDIT_KEY_PASSPHRASE",
+        )
+
+    def seal_and_sign() -> tuple[int, int]:
+        cut = audit_runner.seal_pending(database, max_records=audit.max_records_per_seal)
+        signed = audit_runner.sign_due(database, settings, keys, clock.now()) if keys else []
+        return len(cut), len(signed)
+
+    while True:
+        try:
+            cut, signed = await to_thread.run_sync(seal_and_sign)
+            if signed:
+                log.info("business days signed", days=signed)
+        except Exception:  # keep the service up; the next round tries again
+            log.exception("sealing the journal failed")
+        await asyncio.sleep(audit.seal_interval_seconds)
+
+
 def create_app(
     settings: Settings | None = None, database: Database | None = None, *, background: bool = True
 ) -> Litestar:
@@ -115,6 +145,8 @@ def create_app(
         tasks: list[asyncio.Task[None]] = []
         if background and settings.service.ledger.checkpoint_interval_seconds:
             tasks.append(asyncio.create_task(_close_books(app.state)))
+        if background and settings.service.audit.seal_interval_seconds:
+            tasks.append(asyncio.create_task(_seal_journal(app.state)))
         try:
             yield
         finally:
@@ -124,7 +156,7 @@ def create_app(
                     await task
 
     return Litestar(
-        route_handlers=[HealthController, LedgerController, LedgerAdminController, *STAMP_ROUTES],
+        route_handlers=[HealthController, LedgerController, LedgerAdminController, AuditController, *STAMP_ROUTES],
         state=State({"settings": settings, "database": database, "stamp_keys": StampKeys(settings)}),
         middleware=[access_log, DefineMiddleware(ApiKeyMiddleware)],
         plugins=[problems.plugin()],

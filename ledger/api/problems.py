@@ -23,6 +23,7 @@ from ledger.domain.entries import EntryError
 from ledger.domain.fees import FeeError
 from ledger.money import MoneyError
 from ledger.services.accounts import AccountMismatchError
+from ledger.services.audit.proofs import NotSealedYetError, SealDamagedError
 from ledger.services.checkpoints import PeriodError
 from ledger.services.idempotency import RequestInProgressError, RequestKeyReusedError
 from ledger.services.journal import AlreadyReversedError, EntryNotFoundError, IdempotencyConflictError
@@ -140,6 +141,16 @@ def _in_progress(exc: RequestInProgressError) -> ProblemDetailsException:
     )
 
 
+def _not_sealed_yet(exc: NotSealedYetError) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        detail=str(exc),
+        status_code=409,
+        type_="/problems/not-sealed-yet",
+        title="Not sealed yet",
+        headers={"Retry-After": "5"},
+    )
+
+
 def _database(exc: DBAPIError) -> ProblemDetailsException:
     message = str(exc.orig) if exc.orig is not None else str(exc)
     if "etimbre:" in message:  # refused by one of the ledger's own guards in the database
@@ -188,6 +199,8 @@ def plugin() -> ProblemDetailsPlugin:
         AlreadyReversedError: _simple(409, "already-reversed", "The entry was already reversed"),
         PeriodError: _simple(409, "period-closed", "The books are closed for that period"),
         EntryNotFoundError: _simple(404, "not-found", "Not found"),
+        NotSealedYetError: _not_sealed_yet,
+        SealDamagedError: _simple(409, "seal-damaged", "The sealed records were altered"),
         DBAPIError: _database,
     }
     from ledger.api.stamps_problems import stamp_problems  # its own module: the stamp area's refusals
@@ -203,7 +216,8 @@ _DESCRIPTIONS = {
     401: "No API key, or an unknown or revoked one",
     403: "The key's role may not do this (or a cashier asked for another consulate)",
     404: "Not found",
-    409: "Conflicts with the ledger's state (already reversed, closed period, refused by the ledger)",
+    409: "Conflicts with the ledger's state (already reversed, closed period, refused by the ledger,"
+    " not sealed yet)",
     422: "Well-formed but not acceptable (unbalanced entry, bad amount, idempotency key reused)",
     429: "Too many requests",
     500: "Something went wrong on our side; nothing was written",

@@ -6,22 +6,24 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from datetime import timedelta
+
 from sqlalchemy import Connection, text
 
 from ledger.db.engine import Database
 from ledger.money import Money
+from ledger.services import clock
+from ledger.services.audit.keys import FileKeyStore, KeyringAuditKeys
 from ledger.services.audit import seals
 from ledger.services.audit.header import SealHeader
 from ledger.services.journal import post_entry
 from ledger.settings import Settings
+from receipts.algorithms import Algorithm
+from receipts.envelope import KdfParams
+from receipts.keys import KeyPurpose
 from tests.ledger.builders import captured, consumed
 
-SQLITE_GUARDS = {
-    "entries": ("entries_no_update", "entries_no_delete"),
-    "postings": ("postings_no_update", "postings_no_delete"),
-    "audit_seals": ("audit_seals_no_update", "audit_seals_no_delete"),
-    "audit_seal_kinds": ("audit_seal_kinds_no_update", "audit_seal_kinds_no_delete"),
-}
+PASSPHRASE = "correct horse battery staple"
 
 
 def pay(db: Database, settings: Settings, count: int, *, start: int = 0) -> list[uuid.UUID]:
@@ -60,9 +62,28 @@ def behind_the_back(db: Database) -> Iterator[Connection]:
                 yield connection
             return
         with connection.begin():
-            saved = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+            saved = connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
             for name, _ in saved:
                 connection.exec_driver_sql(f"DROP TRIGGER {name}")
             yield connection
             for _, sql in saved:
                 connection.exec_driver_sql(sql)
+
+
+def audit_keys(directory: object, *, algorithm: str = "ES256") -> KeyringAuditKeys:
+    """An audit keyring in a file under `directory` with one key, valid from two days ago (cheap KDF)."""
+    from pathlib import Path
+
+    store = FileKeyStore(Path(str(directory)) / "audit-keyring.json")
+    keys = KeyringAuditKeys(store, PASSPHRASE)
+    if not store.all():
+        keys.keyring.create(
+            KeyPurpose.AUDIT,
+            passphrase=PASSPHRASE,
+            now=clock.now() - timedelta(days=2),
+            algorithm=Algorithm.from_label(algorithm),
+            kdf=KdfParams(memory_kib=8 * 1024, iterations=1, lanes=1),
+        )
+    return keys

@@ -51,7 +51,9 @@ def test_concurrent_writers_and_a_late_commit_are_each_sealed_exactly_once(
         # Writes its entry early, then commits only after several seals were cut around it.
         try:
             with pg_db.write() as session:
-                late_id.append(post_entry(session, captured(settings.chart, Money(1, "EUR"), payment="late")).entry_id)
+                late_id.append(
+                    post_entry(session, captured(settings.chart, Money(1, "EUR"), payment="late")).entry_id
+                )
                 late_written.set()
                 late_commit.wait(30)
         except BaseException as error:

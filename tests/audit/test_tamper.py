@@ -121,7 +121,9 @@ def test_a_back_dated_entry_slipped_in_is_named_before_and_after_the_next_seal(
 ) -> None:
     forged = _insert_backdated(db, settings, days=3)
     report = _verify(db)
-    assert [(f.problem, f.seal_no, f.key) for f in report.findings] == [(Problem.BACKDATED, None, str(forged))]
+    assert [(f.problem, f.seal_no, f.key) for f in report.findings] == [
+        (Problem.BACKDATED, None, str(forged))
+    ]
     assert report.unsealed == {"entry": 1, "posting": 2}
     # Sealing it does not launder it: the seal that takes it in is named.
     pay(db, settings, 1, start=50)
@@ -131,9 +133,7 @@ def test_a_back_dated_entry_slipped_in_is_named_before_and_after_the_next_seal(
 
 
 @pytest.mark.postgres_only
-def test_a_row_forged_into_a_sealed_range_is_named_as_inserted(
-    pg_db: Database, settings: Settings
-) -> None:
+def test_a_row_forged_into_a_sealed_range_is_named_as_inserted(pg_db: Database, settings: Settings) -> None:
     pay(pg_db, settings, 3)
     first = seal(pg_db)
     assert first is not None

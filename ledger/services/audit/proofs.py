@@ -17,13 +17,22 @@ from ledger.services.audit.encoding import FieldType, decode_fields, decode_inte
 from ledger.services.audit.kinds import ENTRY, POSTING, RecordKind
 from ledger.services.audit.records import member_key, read_where
 from ledger.services.audit.seals import Member, StoredSeal, load, members, seal_of
-from ledger.services.audit.verify import leaves_of
+from ledger.services.audit.verify import describe_key, leaves_of
+from ledger.services.journal import EntryNotFoundError
 
 FORMAT = "etimbre-inclusion-proof/1"
 
 
-class ProofError(LookupError):
-    """No proof can be given: the entry is unknown, not sealed yet, or no longer what was sealed."""
+class ProofError(Exception):
+    """No proof can be given for an entry; the message says why."""
+
+
+class NotSealedYetError(ProofError):
+    """The entry is recorded but its seal is not cut yet (seals are cut every few seconds)."""
+
+
+class SealDamagedError(ProofError):
+    """The entry, or the seal holding it, is no longer what was sealed: `etimbre audit verify` says more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +111,9 @@ def _leaves(session: Session, seal: StoredSeal) -> list[Member]:
     # The member list was tampered with; the rows may still be intact.
     recomputed = leaves_of(session, seal)
     if merkle.root([member.leaf for member in recomputed]) != seal.header.merkle_root:
-        raise ProofError(f"seal {seal.header.seal_no} no longer matches its Merkle root: run `etimbre audit verify`")
+        raise ProofError(
+            f"seal {seal.header.seal_no} no longer matches its Merkle root: run `etimbre audit verify`"
+        )
     return recomputed
 
 
@@ -111,10 +122,10 @@ def prove(session: Session, entry_id: uuid.UUID) -> InclusionProof:
     key = {"id": entry_id}
     entry_records = read_where(session, ENTRY, "t.id = :id", key)
     if not entry_records:
-        raise ProofError(f"no entry {entry_id}")
+        raise EntryNotFoundError(f"no entry {entry_id}")
     seal_no = seal_of(session, ENTRY, "t.id = :id", key)
     if seal_no is None:
-        raise ProofError(f"entry {entry_id} is not sealed yet; seals are cut every few seconds")
+        raise NotSealedYetError(f"entry {entry_id} is not sealed yet; seals are cut every few seconds")
     seal = load(session, seal_no)
     assert seal is not None
     listed = _leaves(session, seal)
@@ -125,8 +136,9 @@ def prove(session: Session, entry_id: uuid.UUID) -> InclusionProof:
     for kind, record in [(ENTRY, entry_records[0]), *((POSTING, p) for p in posting_records)]:
         index = index_of.get((member_key(kind, record), merkle.leaf_hash(record)))
         if index is None:
-            raise ProofError(
-                f"{kind.name} {readable(kind, record)} is not what seal {seal_no} sealed: it was altered"
+            raise SealDamagedError(
+                f"{kind.name} {describe_key(kind, member_key(kind, record))} is not what seal {seal_no} sealed:"
+                " it was altered; run `etimbre audit verify`"
             )
         proofs.append(RecordProof(kind, record, index, tuple(merkle.inclusion_path(leaves, index))))
     daily = covering(session, seal_no)
@@ -136,4 +148,3 @@ def prove(session: Session, entry_id: uuid.UUID) -> InclusionProof:
             merkle.inclusion_path(history_leaves(seal_hashes(session, daily.statement.seal_no)), seal_no - 1)
         )
     return InclusionProof(entry_id, seal, tuple(proofs), daily, history)
-

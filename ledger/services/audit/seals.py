@@ -10,13 +10,15 @@ in a later seal. Payments take no lock for it; only two sealers exclude each oth
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.db.models_audit import AuditSeal, AuditSealKind
+from ledger.db.types import to_micros
 from ledger.services.audit import merkle
 from ledger.services.audit.encoding import decode_fields
 from ledger.services.audit.header import GENESIS, KindRange, SealHeader
@@ -148,6 +150,17 @@ def latest(session: Session) -> StoredSeal | None:
     return None if number is None else load(session, number)
 
 
+def seal_at(session: Session, moment: datetime, *, after: bool) -> int | None:
+    """The first seal cut at or after `moment` (after=True), or the last one cut at or before it."""
+    micros = to_micros(moment)
+    if after:
+        query = select(func.min(AuditSeal.seal_no)).where(AuditSeal.made_at >= micros)
+    else:
+        query = select(func.max(AuditSeal.seal_no)).where(AuditSeal.made_at <= micros)
+    found: int | None = session.scalar(query)
+    return found
+
+
 def load(session: Session, seal_no: int) -> StoredSeal | None:
     found = load_range(session, seal_no, seal_no)
     return found[0] if found else None
@@ -202,6 +215,23 @@ def members(session: Session, seal_no: int) -> dict[str, list[Member]]:
             select(AuditSealKind.kind, AuditSealKind.members).where(AuditSealKind.seal_no == seal_no)
         )
     }
+
+
+def unsealed_counts(
+    session: Session, seal: StoredSeal | None, kinds: Sequence[RecordKind] = REGISTRY
+) -> dict[str, int]:
+    """Records of each kind not sealed yet (past the ranges of `seal`, the latest one)."""
+    at = position(dialect_of(session))
+    counts: dict[str, int] = {}
+    for kind in kinds:
+        covered = seal.header.kind(kind.name) if seal else None
+        end = covered.end_position if covered else 0
+        counts[kind.name] = int(
+            session.execute(
+                text(f"SELECT count(*) FROM {kind.table} t WHERE {at} >= :end"), {"end": end}
+            ).scalar_one()
+        )
+    return counts
 
 
 def seal_of(session: Session, kind: RecordKind, where: str, params: dict[str, object]) -> int | None:

@@ -24,7 +24,7 @@ from ledger.services.audit.encoding import FieldType, decode_fields, decode_inte
 from ledger.services.audit.header import FORMAT, GENESIS, SealHeader
 from ledger.services.audit.kinds import REGISTRY, RecordKind, registry
 from ledger.services.audit.records import dialect_of, member_key, position, read_range, seal_digests
-from ledger.services.audit.seals import Member, StoredSeal, latest, load_range, members
+from ledger.services.audit.seals import Member, StoredSeal, latest, load_range, members, unsealed_counts
 from receipts.keys import VerificationKey
 
 DEFAULT_TOLERANCE_US = 60_000_000
@@ -342,11 +342,7 @@ def _unsealed(
     for kind in kinds:
         covered = last.header.kind(kind.name) if last else None
         end = covered.end_position if covered else 0
-        report.unsealed[kind.name] = int(
-            session.execute(
-                text(f"SELECT count(*) FROM {kind.table} t WHERE {at} >= :end"), {"end": end}
-            ).scalar_one()
-        )
+        report.unsealed[kind.name] = unsealed_counts(session, last, [kind])[kind.name]
         if kind.recorded_at is None or last is None:
             continue
         keys = ", ".join(f.sql for f in kind.key)
