@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from ledger.db.audit_ddl import add_writing_tx, drop_writing_tx
+
 revision = "0006"
 down_revision = "0002"
 branch_labels = None
@@ -21,22 +23,6 @@ APPEND_ONLY = ("audit_seals", "audit_seal_kinds", "audit_daily_seals")
 # sealer knows which rows are final (see docs/audit-seals.md, "Which records a seal covers"); on SQLite,
 # where writers take turns, the rowid does that job and nothing is added.
 SEALED_TABLES = ("entries", "postings")
-WRITING_TX = "(pg_current_xact_id()::text::bigint)"
-
-
-def add_writing_tx(table: str) -> None:
-    """What a migration calls to make a new table sealable on PostgreSQL (no-op on SQLite)."""
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute(f"ALTER TABLE {table} ADD COLUMN audit_tx bigint NOT NULL DEFAULT {WRITING_TX}")
-    op.execute(f"CREATE INDEX ix_{table}_audit_tx ON {table} (audit_tx)")
-
-
-def drop_writing_tx(table: str) -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute(f"DROP INDEX ix_{table}_audit_tx")
-    op.execute(f"ALTER TABLE {table} DROP COLUMN audit_tx")
 
 
 def _digest(name: str) -> sa.CheckConstraint:

@@ -1,0 +1,123 @@
+"""Interop: inclusion proofs from the service pass a checker written from docs/audit-seals.md alone, and
+every altered proof is refused by it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ledger.db.engine import Database
+from ledger.money import Money
+from ledger.services import clock
+from ledger.services.audit import daily, proofs
+from ledger.services.journal import post_entry
+from ledger.settings import Settings
+from tests.audit.conftest import audit_keys, pay, seal
+from tests.interop import audit_reference as ref
+from tests.ledger.builders import captured
+
+
+def _signed_proof(
+    db: Database, settings: Settings, directory: Path, algorithm: str
+) -> tuple[str, bytes, str]:
+    pay(db, settings, 5)
+    with db.write() as session:
+        target = post_entry(
+            session, captured(settings.chart, Money(12_345, "EUR"), payment="pay-Ω\\t\n", consulate="BE-BRU")
+        ).entry_id
+    pay(db, settings, 4, start=10)
+    seal(db)
+    pay(db, settings, 2, start=20)
+    seal(db)
+    keys = audit_keys(directory, algorithm=algorithm)
+    zone = settings.service.treasury.timezone
+    with db.write() as session:
+        daily.sign_day(
+            session,
+            daily.local_day(clock.now(), zone) - timedelta(days=1),
+            timezone=zone,
+            keys=keys,
+            now=clock.now(),
+        )
+    with db.read() as session:
+        proof = proofs.prove(session, target)
+    return json.dumps(proof.to_json()), keys.verification_keys()[0].to_pem().encode(), str(target)
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "EdDSA"])
+def test_a_proof_checks_out_with_the_reference_checker_through_the_signed_day(
+    db: Database, settings: Settings, tmp_path: Path, algorithm: str
+) -> None:
+    proof, pem, target = _signed_proof(db, settings, tmp_path, algorithm)
+    proven = ref.check_proof(proof, trusted_pem=pem)
+    assert [(r["record"], r.get("amount")) for r in proven] == [
+        ("entry", None),
+        ("posting", 12_345),
+        ("posting", -12_345),
+    ]
+    assert (proven[0]["id"], proven[0]["kind"], proven[0]["consulate"]) == (
+        target,
+        "payment_captured",
+        "BE-BRU",
+    )
+    assert proven[0]["payment_ref"] == "pay-Ω\\t\n"
+    assert proven[1]["account"] == "assets:clearing:sandbox:EUR"
+    published = json.loads(proof)["seal"]["hash"]
+    assert ref.check_proof(proof, seal_hash=published) == proven
+
+
+def _mutations(proof: dict[str, object]) -> dict[str, dict[str, object]]:
+    def copy() -> dict[str, object]:
+        return json.loads(json.dumps(proof))
+
+    def flip(b64: str, at: int) -> str:
+        raw = bytearray(base64.b64decode(b64))
+        raw[at % len(raw)] ^= 0x01
+        return base64.b64encode(bytes(raw)).decode()
+
+    out: dict[str, dict[str, object]] = {}
+    for at in (0, 7, 40, -1):
+        changed = copy()
+        changed["records"][1]["record"] = flip(changed["records"][1]["record"], at)  # type: ignore[index]
+        out[f"posting byte {at}"] = changed
+    changed = copy()
+    changed["records"][0]["path"][0] = "00" * 32  # type: ignore[index]
+    out["path node"] = changed
+    changed = copy()
+    changed["records"][0]["leaf_index"] += 1  # type: ignore[index, operator]
+    out["leaf index"] = changed
+    changed = copy()
+    changed["records"][0]["path"] = changed["records"][0]["path"][:-1]  # type: ignore[index]
+    out["short path"] = changed
+    changed = copy()
+    changed["seal"]["header"] = flip(changed["seal"]["header"], 60)  # type: ignore[index]
+    out["seal header"] = changed
+    changed = copy()
+    changed["history"]["path"] = ["11" * 32] + changed["history"]["path"]  # type: ignore[index, operator]
+    out["history path"] = changed
+    changed = copy()
+    statement = changed["history"]["daily_seal"]  # type: ignore[index]
+    statement["statement"] = flip(statement["statement"], 80)
+    out["daily statement"] = changed
+    changed = copy()
+    signature = changed["history"]["daily_seal"]["signature"]  # type: ignore[index]
+    signature["value"] = flip(signature["value"], 3)
+    out["daily signature"] = changed
+    return out
+
+
+def test_every_altered_proof_is_refused_by_the_reference_checker(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    proof, pem, _ = _signed_proof(db, settings, tmp_path, "ES256")
+    for name, changed in _mutations(json.loads(proof)).items():
+        with pytest.raises(ref.Refused):
+            ref.check_proof(json.dumps(changed), trusted_pem=pem)
+            pytest.fail(f"{name}: accepted")
+    other = audit_keys(tmp_path / "other").verification_keys()[0].to_pem().encode()
+    with pytest.raises(ref.Refused, match="another key"):
+        ref.check_proof(proof, trusted_pem=other)
