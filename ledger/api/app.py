@@ -118,7 +118,7 @@ async def _seal_journal(state: State) -> None:
 
     while True:
         try:
-            cut, signed = await to_thread.run_sync(seal_and_sign)
+            _, signed = await to_thread.run_sync(seal_and_sign)
             if signed:
                 log.info("business days signed", days=signed)
         except Exception:  # keep the service up; the next round tries again

@@ -194,12 +194,20 @@ class AuditController(Controller):
         responses=problems.responses(401, 403, 404),
         sync_to_thread=True,
     )
-    def daily_seal(self, state: State, day: Annotated[str, PathParameter(pattern=DAY, description="YYYY-MM-DD")]) -> DailySealOut:
+    def daily_seal(
+        self, state: State, day: Annotated[str, PathParameter(pattern=DAY, description="YYYY-MM-DD")]
+    ) -> DailySealOut:
         database: Database = state.database
         try:
             wanted = date.fromisoformat(day)
         except ValueError:
-            raise ApiProblem(400, "validation", "The request is not valid", detail=f"day: {day} is not a date") from None
+            raise ApiProblem(
+                400,
+                "validation",
+                "The request is not valid",
+                detail=f"day: {day} is not a date",
+                extra={"errors": [{"field": "day", "message": "not a date", "source": "path"}]},
+            ) from None
         with database.read() as session:
             found = daily.stored(session, wanted)
         if found is None:

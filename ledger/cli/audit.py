@@ -132,6 +132,7 @@ def _trusted_keys(ctx: Context, public_keys: tuple[Path, ...]) -> list[Any] | No
 @pass_context
 def audit_verify(
     ctx: Context,
+    *,
     first: str | None,
     last: str | None,
     deep: bool,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-
 from datetime import timedelta
 
 from sqlalchemy import Connection, text
@@ -13,9 +12,9 @@ from sqlalchemy import Connection, text
 from ledger.db.engine import Database
 from ledger.money import Money
 from ledger.services import clock
-from ledger.services.audit.keys import FileKeyStore, KeyringAuditKeys
 from ledger.services.audit import seals
 from ledger.services.audit.header import SealHeader
+from ledger.services.audit.keys import FileKeyStore, KeyringAuditKeys
 from ledger.services.journal import post_entry
 from ledger.settings import Settings
 from receipts.algorithms import Algorithm

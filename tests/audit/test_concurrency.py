@@ -12,6 +12,7 @@ from sqlalchemy import text
 from ledger.db.engine import Database
 from ledger.money import Money
 from ledger.services.audit import seals, verify
+from ledger.services.audit.kinds import ENTRY
 from ledger.services.journal import post_entry
 from ledger.settings import Settings
 from tests.audit.conftest import seal
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.postgres_only
 
 def _sealed_in(db: Database, entry_id: uuid.UUID) -> int | None:
     with db.read() as session:
-        return seals.seal_of(session, seals.REGISTRY[0], "t.id = :id", {"id": entry_id})
+        return seals.seal_of(session, ENTRY, "t.id = :id", {"id": entry_id})
 
 
 def test_concurrent_writers_and_a_late_commit_are_each_sealed_exactly_once(

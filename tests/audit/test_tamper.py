@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,8 @@ from ledger.db.engine import Database
 from ledger.db.types import to_micros
 from ledger.services import clock
 from ledger.services.audit import verify
-from ledger.services.audit.verify import Problem, Report
+from ledger.services.audit.findings import Problem, Report
+from ledger.services.audit.seals import load_range
 from ledger.settings import Settings
 from tests.audit.conftest import behind_the_back, pay, seal
 
@@ -95,7 +97,7 @@ def _insert_backdated(db: Database, settings: Settings, days: int) -> uuid.UUID:
     moment = to_micros(clock.now() - timedelta(days=days))
     key = _key(db, entry_id)
     with behind_the_back(db) as connection:
-        accounts = dict(connection.execute(text("SELECT code, id FROM accounts")).all())
+        accounts: dict[str, int] = dict(connection.execute(text("SELECT code, id FROM accounts")).all())
         for line, (code, amount) in enumerate(
             [("assets:clearing:sandbox:EUR", 990000), ("liabilities:stamps-outstanding:FR-PAR", -990000)], 1
         ):
@@ -164,9 +166,7 @@ def test_a_seal_rewritten_with_a_fresh_hash_breaks_the_link_from_the_next_seal(
     db: Database, sealed: list[uuid.UUID]
 ) -> None:
     with db.read() as session:
-        stored = verify.load_range(session, 1, 1)[0]
-    from dataclasses import replace
-
+        stored = load_range(session, 1, 1)[0]
     rewritten = replace(stored.header, made_at=stored.header.made_at + 1)
     with behind_the_back(db) as connection:
         connection.execute(

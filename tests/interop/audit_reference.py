@@ -29,7 +29,8 @@ def fields_of(data: bytes) -> list[bytes | None]:
     if len(data) < 2:
         raise Refused("encoding", "too short")
     (count,) = struct.unpack(">h", data[:2])
-    offset, out = 2, []
+    offset = 2
+    out: list[bytes | None] = []
     for _ in range(max(count, 0)):
         if offset + 4 > len(data):
             raise Refused("encoding", "truncated")

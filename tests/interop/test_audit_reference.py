@@ -7,6 +7,7 @@ import base64
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,41 +71,42 @@ def test_a_proof_checks_out_with_the_reference_checker_through_the_signed_day(
     assert ref.check_proof(proof, seal_hash=published) == proven
 
 
-def _mutations(proof: dict[str, object]) -> dict[str, dict[str, object]]:
-    def copy() -> dict[str, object]:
-        return json.loads(json.dumps(proof))
+def _mutations(proof: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def copy() -> dict[str, Any]:
+        changed: dict[str, Any] = json.loads(json.dumps(proof))
+        return changed
 
     def flip(b64: str, at: int) -> str:
         raw = bytearray(base64.b64decode(b64))
         raw[at % len(raw)] ^= 0x01
         return base64.b64encode(bytes(raw)).decode()
 
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for at in (0, 7, 40, -1):
         changed = copy()
-        changed["records"][1]["record"] = flip(changed["records"][1]["record"], at)  # type: ignore[index]
+        changed["records"][1]["record"] = flip(changed["records"][1]["record"], at)
         out[f"posting byte {at}"] = changed
     changed = copy()
-    changed["records"][0]["path"][0] = "00" * 32  # type: ignore[index]
+    changed["records"][0]["path"][0] = "00" * 32
     out["path node"] = changed
     changed = copy()
-    changed["records"][0]["leaf_index"] += 1  # type: ignore[index, operator]
+    changed["records"][0]["leaf_index"] += 1
     out["leaf index"] = changed
     changed = copy()
-    changed["records"][0]["path"] = changed["records"][0]["path"][:-1]  # type: ignore[index]
+    changed["records"][0]["path"] = changed["records"][0]["path"][:-1]
     out["short path"] = changed
     changed = copy()
-    changed["seal"]["header"] = flip(changed["seal"]["header"], 60)  # type: ignore[index]
+    changed["seal"]["header"] = flip(changed["seal"]["header"], 60)
     out["seal header"] = changed
     changed = copy()
-    changed["history"]["path"] = ["11" * 32] + changed["history"]["path"]  # type: ignore[index, operator]
+    changed["history"]["path"] = ["11" * 32] + changed["history"]["path"]
     out["history path"] = changed
     changed = copy()
-    statement = changed["history"]["daily_seal"]  # type: ignore[index]
+    statement = changed["history"]["daily_seal"]
     statement["statement"] = flip(statement["statement"], 80)
     out["daily statement"] = changed
     changed = copy()
-    signature = changed["history"]["daily_seal"]["signature"]  # type: ignore[index]
+    signature = changed["history"]["daily_seal"]["signature"]
     signature["value"] = flip(signature["value"], 3)
     out["daily signature"] = changed
     return out

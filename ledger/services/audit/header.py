@@ -1,4 +1,4 @@
-"""Seal headers: what a seal says about the records it covers, encoded canonically and hashed into the chain."""
+"""Seal headers: what a seal says about its records, encoded canonically and hashed into the chain."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from receipts.keyring import Keyring, KeyStore
 from receipts.keys import KeyPurpose, KeyRecord, KeyStatus, SigningKeyError, VerificationKey
 from receipts.signers import Signer, open_software_signer
 
-PASSPHRASE_VARIABLE = "ETIMBRE_AUDIT_KEY_PASSPHRASE"
+PASSPHRASE_VARIABLE = "ETIMBRE_AUDIT_KEY_PASSPHRASE"  # noqa: S105 -- the variable's name, not a secret
 _FORMAT = "etimbre-keyring/1"
 
 

@@ -1,4 +1,4 @@
-"""Record kinds: what is sealed. A kind is a table, its canonical fields (the encoder) and its key (the order).
+"""Record kinds: what is sealed. A kind is a table, its canonical fields (encoder) and its key (order).
 
 To seal a new kind of record, describe it here and add it to `REGISTRY`, and give its table the writing
 transaction column on PostgreSQL (`ledger.db.audit_ddl.add_writing_tx`); docs/audit-seals.md says how.

@@ -1,4 +1,4 @@
-"""Merkle trees over sealed records as in RFC 9162 (Certificate Transparency 2.0): roots and inclusion proofs."""
+"""Merkle trees as in RFC 9162 (Certificate Transparency 2.0): roots and inclusion proofs."""
 
 from __future__ import annotations
 

@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ledger.services.audit import merkle
+from ledger.services.audit.contents import leaves_of
 from ledger.services.audit.daily import DailySeal, covering, history_leaves, seal_hashes
 from ledger.services.audit.encoding import FieldType, decode_fields, decode_integer
+from ledger.services.audit.findings import describe_key
 from ledger.services.audit.kinds import ENTRY, POSTING, RecordKind
 from ledger.services.audit.records import member_key, read_where
 from ledger.services.audit.seals import Member, StoredSeal, load, members, seal_of
-from ledger.services.audit.verify import describe_key, leaves_of
 from ledger.services.journal import EntryNotFoundError
 
 FORMAT = "etimbre-inclusion-proof/1"
@@ -137,8 +138,8 @@ def prove(session: Session, entry_id: uuid.UUID) -> InclusionProof:
         index = index_of.get((member_key(kind, record), merkle.leaf_hash(record)))
         if index is None:
             raise SealDamagedError(
-                f"{kind.name} {describe_key(kind, member_key(kind, record))} is not what seal {seal_no} sealed:"
-                " it was altered; run `etimbre audit verify`"
+                f"{kind.name} {describe_key(kind, member_key(kind, record))} is not what seal {seal_no}"
+                " sealed: it was altered; run `etimbre audit verify`"
             )
         proofs.append(RecordProof(kind, record, index, tuple(merkle.inclusion_path(leaves, index))))
     daily = covering(session, seal_no)

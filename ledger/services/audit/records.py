@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -53,10 +53,9 @@ def _order(kind: RecordKind, dialect: str) -> str:
 def _select_list(kind: RecordKind, dialect: str) -> str:
     if dialect == "postgresql":
         return ", ".join([f"'{kind.name}'::text"] + [f"({f.sql})::{_PG_CASTS[f.type]}" for f in kind.fields])
-    columns = []
-    for field in kind.fields:
-        columns.append(f"CAST({field.sql} AS TEXT)" if field.type is FieldType.JSON else field.sql)
-    return ", ".join(columns)
+    return ", ".join(
+        f"CAST({field.sql} AS TEXT)" if field.type is FieldType.JSON else field.sql for field in kind.fields
+    )
 
 
 def _encode_row(kind: RecordKind, row: Any) -> bytes:
@@ -69,6 +68,7 @@ def _encode_row(kind: RecordKind, row: Any) -> bytes:
 def _copy_views(session: Session, query: str) -> Iterator[memoryview]:
     """The tuples of a binary COPY of `query` (each one a canonical record), as views into the buffer."""
     driver = session.connection().connection.driver_connection
+    assert driver is not None  # a checked-out connection always has its driver connection
     with driver.cursor() as cursor, cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
         messages = iter(copy)
         first = next(messages, None)
@@ -97,14 +97,14 @@ def range_query(kind: RecordKind, dialect: str, first: int, end: int) -> str:
     )
 
 
-def bind(session: Session, params: dict[str, Any]) -> dict[str, Any]:
+def bind(session: Session, params: Mapping[str, Any]) -> dict[str, Any]:
     """Parameters as the driver takes them: UUIDs are 16 raw bytes on SQLite (ledger.db.types.UUID)."""
     if dialect_of(session) == "postgresql":
-        return params
+        return dict(params)
     return {name: value.bytes if isinstance(value, uuid.UUID) else value for name, value in params.items()}
 
 
-def read_where(session: Session, kind: RecordKind, where: str, params: dict[str, Any]) -> list[bytes]:
+def read_where(session: Session, kind: RecordKind, where: str, params: Mapping[str, Any]) -> list[bytes]:
     """The records of `kind` whose rows match `where` (SQL on alias `t`, bound parameters), in key order."""
     dialect = dialect_of(session)
     query = f"SELECT {_select_list(kind, dialect)} FROM {kind.table} t {kind.joins} WHERE {where}"

@@ -1,4 +1,4 @@
-"""Sealing as the service and the CLI run it: seal what is pending, sign the days that ended, report status."""
+"""Sealing as the service and the CLI run it: seal what is pending, sign ended days, report status."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ in a later seal. Payments take no lock for it; only two sealers exclude each oth
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -86,7 +86,7 @@ def _horizon_postgresql(session: Session) -> int:
     """The oldest transaction of this database still running (or the next one to start): every row below
     it is final. Transactions of other databases on the server are left out, so they never hold it back."""
     snapshot = session.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
-    xmin, xmax, running = snapshot.split(":")
+    _, xmax, running = snapshot.split(":")
     in_progress = [int(xid) for xid in running.split(",") if xid]
     if not in_progress:
         return int(xmax)
@@ -234,7 +234,7 @@ def unsealed_counts(
     return counts
 
 
-def seal_of(session: Session, kind: RecordKind, where: str, params: dict[str, object]) -> int | None:
+def seal_of(session: Session, kind: RecordKind, where: str, params: Mapping[str, object]) -> int | None:
     """The seal whose range holds the row of `kind` selected by `where` (on alias `t`), if sealed."""
     at = position(dialect_of(session))
     found: int | None = session.execute(
