@@ -175,6 +175,7 @@ def audit_verify(
                 dailies=archived,
                 keys=keys,
                 progress=lambda done: progress.advance(task, done),
+                database=ctx.database,
             )
     if as_json:
         click.echo(

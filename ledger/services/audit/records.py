@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from psycopg import pq
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -134,55 +135,95 @@ def digests_query(kind: RecordKind, dialect: str, first_seal: int, last_seal: in
     the records with their seal number in front instead."""
     at = position(dialect)
     covered = f"{at} >= s.first_position AND {at} < s.end_position"
-    chosen = f"s.kind = '{kind.name}' AND s.seal_no BETWEEN {int(first_seal)} AND {int(last_seal)}"
-    keys = [f"k{i}" for i in range(kind.key_size)]
+    chosen = f"kind = '{kind.name}' AND seal_no BETWEEN {int(first_seal)} AND {int(last_seal)}"
     if dialect == "postgresql":
+        keys = [f"k{i}" for i in range(kind.key_size)]
         values = _select_list(kind, dialect).split(", ")
         named = ", ".join(f"{v} AS f{i}" for i, v in enumerate(values))
         nulls = ", ".join(f"{v} AS f{i}" for i, v in enumerate(_null_list(kind).split(", ")))
         key_terms = _order(kind, dialect).split(", ")
         key_values = ", ".join(f"{term} AS {name}" for term, name in zip(key_terms, keys, strict=True))
         key_nulls = ", ".join(f"NULL AS {name}" for name in keys)
-        outputs = ", ".join(f"r.f{i}" for i in range(len(values)))
-        # One nested loop over the seals in order with an index range scan per seal; the incremental sort
-        # only ever sorts one seal's rows. The end-of-seal row sorts last inside its seal (part = 1).
+        outputs = ", ".join(f"f{i}" for i in range(len(values)))
+        # An ordered nested loop over the seals, an index range scan and a sort of one seal's rows at a
+        # time: the whole journal streams without a global sort. Subqueries with ORDER BY are never
+        # flattened, and a nested loop keeps both orders. The end-of-seal row sorts last (part = 1).
         return (
-            f"SELECT {outputs} FROM audit_seal_kinds s CROSS JOIN LATERAL ("
+            f"SELECT r.* FROM (SELECT * FROM audit_seal_kinds WHERE {chosen} ORDER BY seal_no) s "
+            f"CROSS JOIN LATERAL (SELECT {outputs} FROM ("
             f"SELECT 0 AS part, {key_values}, {named} FROM {kind.table} t {kind.joins} WHERE {covered} "
-            f"UNION ALL SELECT 1, {key_nulls}, {nulls}) r "
-            f"WHERE {chosen} ORDER BY s.seal_no, r.part, {', '.join(f'r.{k}' for k in keys)}"
+            f"UNION ALL SELECT 1, {key_nulls}, {nulls}) u ORDER BY part, {', '.join(keys)}) r"
         )
     return (
         f"SELECT s.seal_no, {_select_list(kind, dialect)} FROM audit_seal_kinds s "
         f"JOIN {kind.table} t ON {covered} {kind.joins} "
-        f"WHERE {chosen} ORDER BY s.seal_no, {_order(kind, dialect)}"
+        f"WHERE s.{chosen} ORDER BY s.seal_no, {_order(kind, dialect)}"
     )
+
+
+def _pg_seal_digests(
+    session: Session, query: str, numbers: Sequence[int], progress: Callable[[int], None] | None
+) -> Iterator[tuple[int, int, bytes]]:
+    """Digest each seal's records as binary COPY streams them, through libpq directly: psycopg's row by
+    row iteration costs more than the hashing itself on a journal of millions of records."""
+    # One seal's rows are sorted in memory; caching whole seals (Memoize) would only cost memory.
+    session.execute(text("SET LOCAL work_mem = '256MB'"))
+    session.execute(text("SET LOCAL enable_memoize = off"))
+    driver = session.connection().connection.driver_connection
+    assert driver is not None  # a checked-out connection always has its driver connection
+    pgconn = driver.pgconn
+    pgconn.send_query(f"COPY ({query}) TO STDOUT (FORMAT binary)".encode())
+    result = pgconn.get_result()
+    if result is None or result.status != pq.ExecStatus.COPY_OUT:
+        message = result.error_message.decode(errors="replace") if result else "no result"
+        while pgconn.get_result() is not None:
+            pass
+        raise RuntimeError(f"PostgreSQL refused the digest query: {message}")
+    get = pgconn.get_copy_data
+    seals = iter(numbers)
+    hasher, count, header, size = hashlib.sha256(), 0, True, 0
+    try:
+        while True:
+            size, data = get(0)
+            if size < 0:
+                break
+            if header:  # the first message starts with the binary COPY header
+                data, header = data[COPY_HEADER_SIZE:], False
+            if len(data) <= len(COPY_TRAILER):
+                continue  # the trailer (or an empty remainder)
+            if data[2] == 0xFF:  # the end-of-seal row: its first field is NULL (length -1)
+                if progress is not None:
+                    progress(count)
+                yield next(seals), count, hasher.digest()
+                hasher, count = hashlib.sha256(), 0
+            else:
+                hasher.update(data)
+                count += 1
+    finally:
+        while size >= 0:  # left early: drain the stream so the connection can be used again
+            size, _ = get(0)
+        failed = size == -2
+        while (result := pgconn.get_result()) is not None:
+            failed = failed or result.status != pq.ExecStatus.COMMAND_OK
+    if failed:
+        raise RuntimeError(f"the digest query failed: {pgconn.error_message.decode(errors='replace')}")
 
 
 def seal_digests(
     session: Session, kind: RecordKind, seals: Sequence[int], progress: Callable[[int], None] | None = None
 ) -> Iterator[tuple[int, int, bytes]]:
-    """(seal number, record count, SHA-256 of the records concatenated) of each of `seals` (ascending,
-    all covering `kind`), recomputed from the rows in one pass."""
+    """(seal number, record count, SHA-256 of the records concatenated) of each seal covering `kind` from
+    seals[0] to seals[-1], recomputed from the rows in one pass (only those in `seals` are given)."""
     if not seals:
         return
     dialect = dialect_of(session)
     query = digests_query(kind, dialect, seals[0], seals[-1])
     wanted = set(seals)
     if dialect == "postgresql":
-        numbers = iter(_covering(session, kind, seals[0], seals[-1]))
-        hasher, count = hashlib.sha256(), 0
-        for record in _copy_views(session, query):
-            if record[2] == 0xFF:  # the end-of-seal row: its first field is NULL (length -1)
-                seal_no = next(numbers)
-                if seal_no in wanted:
-                    yield seal_no, count, hasher.digest()
-                if progress is not None:
-                    progress(count)
-                hasher, count = hashlib.sha256(), 0
-            else:
-                hasher.update(record)
-                count += 1
+        numbers = _covering(session, kind, seals[0], seals[-1])
+        for found in _pg_seal_digests(session, query, numbers, progress):
+            if found[0] in wanted:
+                yield found
         return
     found: dict[int, tuple[int, Any]] = {}
     for row in session.execute(text(query)):

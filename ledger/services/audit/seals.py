@@ -271,6 +271,11 @@ def cut_seal(
         first = before.end_position if before else 0
         end = max(first, horizon if horizon is not None else _horizon_sqlite(session, kind))
         ranges[kind.name] = (first, _capped_end(session, kind, first, end, max_records))
+    if horizon is not None and ranges:
+        # PostgreSQL positions are transactions, shared by every kind: one end for all keeps an entry and
+        # its postings (one transaction) in the same seal when a big backlog is split.
+        common = min(end for _, end in ranges.values())
+        ranges = {name: (first, max(first, common)) for name, (first, _) in ranges.items()}
     records = {kind.name: read_range(session, kind, *ranges[kind.name]) for kind in kinds}
     total = sum(len(found) for found in records.values())
     if total == 0 and not force:
