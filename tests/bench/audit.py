@@ -35,7 +35,6 @@ from sqlalchemy.engine import make_url
 
 from ledger.db import migrate
 from ledger.db.engine import Database, make_engine
-from ledger.money import Money
 from ledger.services.audit import records
 from ledger.services.audit.kinds import ENTRY, POSTING
 from ledger.services.audit.runner import seal_pending
@@ -106,7 +105,9 @@ def _payment_clients(url: str, first: int, threads: int, ready: Callable[[], Non
     return sum(counts)
 
 
-def _client_process(url: str, first: int, threads: int, ready: object, go: object, seconds: float, out: object) -> None:
+def _client_process(
+    url: str, first: int, threads: int, ready: object, go: object, seconds: float, out: object
+) -> None:
     def announce() -> None:
         ready.put(first)  # type: ignore[attr-defined]
         go.wait()  # type: ignore[attr-defined]
@@ -121,7 +122,8 @@ def payments_per_second(url: str, round_no: int, seconds: float) -> float:
     base = round_no * 1000  # fresh idempotency keys every round
     processes = [
         context.Process(
-            target=_client_process, args=(url, base + i * per_process, per_process, ready, go, seconds, results)
+            target=_client_process,
+            args=(url, base + i * per_process, per_process, ready, go, seconds, results),
         )
         for i in range(PROCESSES)
     ]
@@ -180,7 +182,10 @@ def sealing_cost(sizes: Sizes, report: dict[str, object]) -> None:
         database.dispose()
         report["payments_per_s_without_sealing"] = round(statistics.median(without), 1)
         report["payments_per_s_with_sealing"] = round(statistics.median(with_sealing), 1)
-        report["sealing_rounds"] = {"without": [round(x, 1) for x in without], "with": [round(x, 1) for x in with_sealing]}
+        report["sealing_rounds"] = {
+            "without": [round(x, 1) for x in without],
+            "with": [round(x, 1) for x in with_sealing],
+        }
         report["records_sealed_during_run"] = records_sealed
         report["records_left_unsealed"] = sum(report_unsealed.values())
         base = statistics.median(without)
@@ -201,7 +206,12 @@ def _entry_id(number: int) -> uuid.UUID:
 
 
 _SECONDARY = {
-    "entries": ["ix_entries_effective_at", "ix_entries_payment_ref", "ix_entries_stamp_ref", "ix_entries_audit_tx"],
+    "entries": [
+        "ix_entries_effective_at",
+        "ix_entries_payment_ref",
+        "ix_entries_stamp_ref",
+        "ix_entries_audit_tx",
+    ],
     "postings": ["ix_postings_balance", "ix_postings_audit_tx"],
 }
 
@@ -216,12 +226,17 @@ def bulk_load(url: str, entries: int) -> None:
             " ('assets:clearing:cmi:EUR', 'EUR', 'asset', 'clearing', 'cmi', ''),"
             " ('liabilities:stamps-outstanding:FR-PAR', 'EUR', 'liability', 'stamps_outstanding', '', 'FR-PAR')"
         )
-        accounts = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
-        clearing, outstanding = accounts["assets:clearing:cmi:EUR"], accounts["liabilities:stamps-outstanding:FR-PAR"]
+        accounts: dict[str, int] = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
+        clearing, outstanding = (
+            accounts["assets:clearing:cmi:EUR"],
+            accounts["liabilities:stamps-outstanding:FR-PAR"],
+        )
         horizon = int(connection.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0])  # type: ignore[index]
         per_tx = max(1, -(-entries // max(1, horizon // 2)))  # written in transactions of this many entries
         index_sql = {
-            name: connection.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", (name,)).fetchone()[0]  # type: ignore[index]
+            name: connection.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (name,)
+            ).fetchone()[0]  # type: ignore[index]
             for names in _SECONDARY.values()
             for name in names
         }
@@ -250,9 +265,16 @@ def bulk_load(url: str, entries: int) -> None:
                 for start in range(0, entries, chunk):
                     lines = []
                     for n in range(start, min(entries, start + chunk)):
-                        at, entry, tx, amount = (BASE_MS + n // 10) * 1000, _entry_id(n), 1 + n // per_tx, 5500 + n % 100
+                        at, entry, tx, amount = (
+                            (BASE_MS + n // 10) * 1000,
+                            _entry_id(n),
+                            1 + n // per_tx,
+                            5500 + n % 100,
+                        )
                         lines.append(f"{entry}\t1\t{clearing}\tEUR\t{amount}\t{at}\tFR-PAR\tPASSPORT\t{tx}\n")
-                        lines.append(f"{entry}\t2\t{outstanding}\tEUR\t{-amount}\t{at}\tFR-PAR\tPASSPORT\t{tx}\n")
+                        lines.append(
+                            f"{entry}\t2\t{outstanding}\tEUR\t{-amount}\t{at}\tFR-PAR\tPASSPORT\t{tx}\n"
+                        )
                     copy.write("".join(lines))
         connection.execute("SET session_replication_role = DEFAULT")
         for statement in index_sql.values():
@@ -320,7 +342,9 @@ def verification(sizes: Sizes, entries: int, report: dict[str, object]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for the test suite")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--entries", type=int, help="entries to verify (default 10,000,000; quick 20,000)")

@@ -161,11 +161,8 @@ def digests_query(kind: RecordKind, dialect: str, first_seal: int, last_seal: in
     )
 
 
-def _pg_seal_digests(
-    session: Session, query: str, numbers: Sequence[int], progress: Callable[[int], None] | None
-) -> Iterator[tuple[int, int, bytes]]:
-    """Digest each seal's records as binary COPY streams them, through libpq directly: psycopg's row by
-    row iteration costs more than the hashing itself on a journal of millions of records."""
+def _start_copy(session: Session, query: str) -> Any:
+    """Send a binary COPY of `query` on the session's connection; its libpq connection, ready to read."""
     # One seal's rows are sorted in memory; caching whole seals (Memoize) would only cost memory.
     session.execute(text("SET LOCAL work_mem = '256MB'"))
     session.execute(text("SET LOCAL enable_memoize = off"))
@@ -179,34 +176,45 @@ def _pg_seal_digests(
         while pgconn.get_result() is not None:
             pass
         raise RuntimeError(f"PostgreSQL refused the digest query: {message}")
-    get = pgconn.get_copy_data
-    seals = iter(numbers)
-    hasher, count, header, size = hashlib.sha256(), 0, True, 0
-    try:
-        while True:
-            size, data = get(0)
-            if size < 0:
-                break
-            if header:  # the first message starts with the binary COPY header
-                data, header = data[COPY_HEADER_SIZE:], False
-            if len(data) <= len(COPY_TRAILER):
-                continue  # the trailer (or an empty remainder)
-            if data[2] == 0xFF:  # the end-of-seal row: its first field is NULL (length -1)
-                if progress is not None:
-                    progress(count)
-                yield next(seals), count, hasher.digest()
-                hasher, count = hashlib.sha256(), 0
-            else:
-                hasher.update(data)
-                count += 1
-    finally:
-        while size >= 0:  # left early: drain the stream so the connection can be used again
-            size, _ = get(0)
-        failed = size == -2
-        while (result := pgconn.get_result()) is not None:
-            failed = failed or result.status != pq.ExecStatus.COMMAND_OK
+    return pgconn
+
+
+def _finish_copy(pgconn: Any, size: int) -> None:
+    """Drain what is left of the stream (if the reader stopped early) and the command's results."""
+    while size >= 0:
+        size, _ = pgconn.get_copy_data(0)
+    failed = size == -2
+    while (result := pgconn.get_result()) is not None:
+        failed = failed or result.status != pq.ExecStatus.COMMAND_OK
     if failed:
         raise RuntimeError(f"the digest query failed: {pgconn.error_message.decode(errors='replace')}")
+
+
+def _pg_seal_digests(
+    session: Session, query: str, numbers: Sequence[int], progress: Callable[[int], None] | None
+) -> Iterator[tuple[int, int, bytes]]:
+    """Digest each seal's records as binary COPY streams them, through libpq directly: psycopg's row by
+    row iteration costs more than the hashing itself on a journal of millions of records."""
+    pgconn = _start_copy(session, query)
+    get = pgconn.get_copy_data
+    seals = iter(numbers)
+    hasher, count, size = hashlib.sha256(), 0, 0
+    try:
+        size, data = get(0)
+        data = data[COPY_HEADER_SIZE:] if size >= 0 else data  # the first message starts with the header
+        while size >= 0:
+            if len(data) > len(COPY_TRAILER):  # not the trailer
+                if data[2] == 0xFF:  # the end-of-seal row: its first field is NULL (length -1)
+                    if progress is not None:
+                        progress(count)
+                    yield next(seals), count, hasher.digest()
+                    hasher, count = hashlib.sha256(), 0
+                else:
+                    hasher.update(data)
+                    count += 1
+            size, data = get(0)
+    finally:
+        _finish_copy(pgconn, size)
 
 
 def seal_digests(
@@ -221,9 +229,9 @@ def seal_digests(
     wanted = set(seals)
     if dialect == "postgresql":
         numbers = _covering(session, kind, seals[0], seals[-1])
-        for found in _pg_seal_digests(session, query, numbers, progress):
-            if found[0] in wanted:
-                yield found
+        for digest in _pg_seal_digests(session, query, numbers, progress):
+            if digest[0] in wanted:
+                yield digest
         return
     found: dict[int, tuple[int, Any]] = {}
     for row in session.execute(text(query)):
