@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from contextlib import closing
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -17,6 +20,7 @@ from ledger.services.audit.findings import Problem, Report
 from ledger.services.audit.seals import load_range
 from ledger.settings import Settings
 from tests.audit.conftest import behind_the_back, pay, seal
+from tests.conftest import fresh_database_url
 
 
 def _verify(db: Database, *, deep: bool = False) -> Report:
@@ -176,3 +180,22 @@ def test_a_seal_rewritten_with_a_fresh_hash_breaks_the_link_from_the_next_seal(
     report = _verify(db)
     assert [(f.problem, f.seal_no) for f in report.findings] == [(Problem.CHAIN_BROKEN, 1)]
     assert "seal 1 was rewritten after seal 2 was cut" in report.findings[0].message
+
+
+def test_vacuum_keeps_an_sqlite_journal_verifiable(
+    request: pytest.FixtureRequest, tmp_path: Path, settings: Settings
+) -> None:
+    """Maintenance is not tampering: SQLite's VACUUM keeps the rowids that seals cover."""
+    for url in fresh_database_url("sqlite", request, tmp_path):
+        db = Database.from_url(url)
+        try:
+            pay(db, settings, 5)
+            seal(db)
+            with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection:
+                connection.execute("VACUUM")
+            pay(db, settings, 2, start=10)
+            seal(db)
+            report = _verify(db)
+            assert report.ok, report.findings
+        finally:
+            db.dispose()
