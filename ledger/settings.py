@@ -85,7 +85,6 @@ class AuditSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     seal_interval_seconds: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 5
     max_records_per_seal: Annotated[int, msgspec.Meta(ge=100, le=10_000_000)] = 100_000
     sign_daily: bool = True
-    keyring_file: str = ""
     lateness_tolerance_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 60
 
 
@@ -182,11 +181,6 @@ class Settings:
     def keys_dir(self) -> Path:
         """Where development secrets and exported trust anchors go (default <data_dir>/keys)."""
         return Path(self.service.stamps.keys_dir or Path(self.service.data_dir) / "keys").resolve()
-
-    @property
-    def audit_keyring(self) -> Path:
-        configured = self.service.audit.keyring_file
-        return Path(configured).resolve() if configured else self.data_dir / "audit-keyring.json"
 
     @property
     def production(self) -> bool:

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from datetime import timedelta
+from datetime import date, timedelta
 
 import structlog
 from anyio import to_thread
@@ -29,8 +29,10 @@ from ledger.api.stamps import ROUTES as STAMP_ROUTES
 from ledger.db.engine import Database
 from ledger.services import checkpoints, clock
 from ledger.services.audit import runner as audit_runner
-from ledger.services.signing_keys import StampKeys, require_production_keys
+from ledger.services.audit.keys import database_audit_keys
+from ledger.services.signing_keys import KeySetupError, StampKeys, require_production_keys
 from ledger.settings import Settings, get_settings
+from receipts.keyring import NoSigningKeyError
 
 log = structlog.get_logger("etimbre")
 VERSION = "0.1.0"
@@ -103,24 +105,28 @@ async def _seal_journal(state: State) -> None:
     settings: Settings = state.settings
     database: Database = state.database
     audit = settings.service.audit
-    keys = audit_runner.audit_keys(settings) if audit.sign_daily else None
-    if audit.sign_daily and keys is None:
-        log.warning(
-            "daily seals are not signed: no audit key at hand",
-            keyring=str(settings.audit_keyring),
-            hint="etimbre audit key create, and set ETIMBRE_AUDIT_KEY_PASSPHRASE",
-        )
+    keys = database_audit_keys(state.stamp_keys)
+    warned_on: date | None = None
 
-    def seal_and_sign() -> tuple[int, int]:
-        cut = audit_runner.seal_pending(database, max_records=audit.max_records_per_seal)
-        signed = audit_runner.sign_due(database, settings, keys, clock.now()) if keys else []
-        return len(cut), len(signed)
+    def seal_and_sign() -> int:
+        audit_runner.seal_pending(database, max_records=audit.max_records_per_seal)
+        if not audit.sign_daily:
+            return 0
+        return len(audit_runner.sign_due(database, settings, keys, clock.now()))
 
     while True:
         try:
-            _, signed = await to_thread.run_sync(seal_and_sign)
+            signed = await to_thread.run_sync(seal_and_sign)
             if signed:
                 log.info("business days signed", days=signed)
+        except (NoSigningKeyError, KeySetupError) as error:
+            if warned_on != clock.now().date():  # once a day is enough
+                warned_on = clock.now().date()
+                log.warning(
+                    "daily seals are not signed",
+                    reason=str(error),
+                    hint="etimbre keys create --purpose audit",
+                )
         except Exception:  # keep the service up; the next round tries again
             log.exception("sealing the journal failed")
         await asyncio.sleep(audit.seal_interval_seconds)
@@ -156,7 +162,13 @@ def create_app(
                     await task
 
     return Litestar(
-        route_handlers=[HealthController, LedgerController, LedgerAdminController, AuditController, *STAMP_ROUTES],
+        route_handlers=[
+            HealthController,
+            LedgerController,
+            LedgerAdminController,
+            AuditController,
+            *STAMP_ROUTES,
+        ],
         state=State({"settings": settings, "database": database, "stamp_keys": StampKeys(settings)}),
         middleware=[access_log, DefineMiddleware(ApiKeyMiddleware)],
         plugins=[problems.plugin()],

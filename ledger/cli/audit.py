@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from ledger.cli import Context, console, instant, main, pass_context
 from ledger.db.types import from_micros
@@ -97,17 +96,20 @@ def audit_status(ctx: Context, as_json: bool) -> None:
         console.print(f"last signed day: {found.last_daily_day} (seal {found.last_daily_seal})")
 
 
-def _trusted_keys(ctx: Context, public_keys: tuple[Path, ...]) -> list[Any] | None:
-    from ledger.services.audit.keys import FileKeyStore
+def _trusted_keys(ctx: Context, public_keys: tuple[Path, ...]) -> list[Any]:
+    """The audit keys to trust: the PEM files given (the treasury's own copies), else the keyring's."""
+    from ledger.services.signing_keys import DatabaseKeyStore
+    from receipts.keyring import Keyring
     from receipts.keys import KeyPurpose, SigningKeyError, VerificationKey
 
     try:
         if public_keys:
             return [VerificationKey.from_pem(path.read_bytes()) for path in public_keys]
-        records = FileKeyStore(ctx.settings.audit_keyring).all(KeyPurpose.AUDIT)
     except (OSError, SigningKeyError) as error:
-        raise click.ClickException(f"audit keys: {error}") from None
-    return [record.verification_key() for record in records] or None
+        raise click.ClickException(f"--public-key: {error}") from None
+    with ctx.database.read() as session:
+        keyring = Keyring(DatabaseKeyStore(session))
+        return [record.verification_key() for record in keyring.verification_keys(KeyPurpose.AUDIT)]
 
 
 @audit_group.command("verify")
@@ -126,7 +128,7 @@ def _trusted_keys(ctx: Context, public_keys: tuple[Path, ...]) -> list[Any] | No
     "public_keys",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     multiple=True,
-    help="A trusted audit public key (PEM); default: the audit keys of the keyring file.",
+    help="A trusted audit public key (PEM, repeatable); default: the audit keys of the keyring.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
 @pass_context
@@ -152,7 +154,7 @@ def audit_verify(
     except DailySealError as error:
         raise click.ClickException(f"daily seal: {error}") from None
     keys = _trusted_keys(ctx, public_keys)
-    if archived and keys is None:
+    if archived and not keys:
         raise click.ClickException("give the audit public key (--public-key) to check the daily seals")
     start = _seal_range(ctx, first, "--from", start=True)
     end = _seal_range(ctx, last, "--to", start=False)
@@ -243,7 +245,9 @@ def audit_export_day(ctx: Context, day: str, out: Path | None) -> None:
     """The signed daily seal of a business day, for the treasury to archive (signed now if not yet)."""
     from ledger.services import clock
     from ledger.services.audit.daily import DailySealError, sign_day, stored
-    from ledger.services.audit.runner import audit_keys
+    from ledger.services.audit.keys import database_audit_keys
+    from ledger.services.signing_keys import KeySetupError, StampKeys
+    from receipts.keys import SigningKeyError
 
     try:
         wanted = date.fromisoformat(day)
@@ -253,24 +257,20 @@ def audit_export_day(ctx: Context, day: str, out: Path | None) -> None:
     with ctx.database.read() as session:
         daily = stored(session, wanted)
     if daily is None:
-        keys = audit_keys(settings)
-        if keys is None:
-            raise click.ClickException(
-                f"{day} is not signed yet and no audit key is at hand: create one with `etimbre audit key"
-                " create` and set ETIMBRE_AUDIT_KEY_PASSPHRASE"
-            )
         try:
             with ctx.database.write() as session:
                 daily = sign_day(
                     session,
                     wanted,
                     timezone=settings.service.treasury.timezone,
-                    keys=keys,
+                    keys=database_audit_keys(StampKeys(settings)),
                     now=clock.now(),
                     max_records=settings.service.audit.max_records_per_seal,
                 )
-        except DailySealError as error:
+        except (DailySealError, KeySetupError) as error:
             raise click.ClickException(str(error)) from None
+        except SigningKeyError as error:
+            raise click.ClickException(f"{error} (etimbre keys create --purpose audit)") from None
     document = daily.document()
     if out is None:
         click.echo(document.decode(), nl=False)
@@ -279,57 +279,16 @@ def audit_export_day(ctx: Context, day: str, out: Path | None) -> None:
         console.print(f"daily seal of {day} (seal {daily.statement.seal_no}) written to {out}")
 
 
-@audit_group.group("key")
-def audit_key() -> None:
-    """The audit key that signs daily seals (kept in the audit keyring file)."""
-
-
-@audit_key.command("create")
-@click.option("--algorithm", type=click.Choice(["ES256", "EdDSA"]), default="ES256", show_default=True)
-@click.option("--validity-days", type=click.IntRange(1, 3660), default=732, show_default=True)
+@audit_group.command("public-key")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the PEM to a file.")
 @pass_context
-def audit_key_create(ctx: Context, algorithm: str, validity_days: int) -> None:
-    """A new audit key (it signs from now on; earlier keys still verify). Prints its public key."""
-    import os
-
-    from ledger.services import clock
-    from ledger.services.audit.keys import PASSPHRASE_VARIABLE, FileKeyStore
-    from receipts.algorithms import Algorithm
-    from receipts.keyring import Keyring
-    from receipts.keys import KeyPurpose, SigningKeyError
-
-    passphrase = os.environ.get(PASSPHRASE_VARIABLE) or click.prompt(
-        "passphrase for the audit key", hide_input=True, confirmation_prompt=True
-    )
-    path = ctx.settings.audit_keyring
-    try:
-        record = Keyring(FileKeyStore(path)).rotate(
-            KeyPurpose.AUDIT,
-            passphrase=passphrase,
-            now=clock.now(),
-            algorithm=Algorithm.from_label(algorithm),
-            validity=timedelta(days=validity_days),
-        )
-    except SigningKeyError as error:
-        raise click.ClickException(str(error)) from None
-    console.print(f"audit key {record.kid.hex()} ({record.algorithm.label}) added to {path}", highlight=False)
-    click.echo(record.verification_key().to_pem(), nl=False)
-
-
-@audit_key.command("list")
-@pass_context
-def audit_key_list(ctx: Context) -> None:
-    from ledger.services.audit.keys import FileKeyStore
-    from receipts.keyring import Keyring
-    from receipts.keys import KeyPurpose
-
-    table = Table("kid", "algorithm", "status", "not before", "not after")
-    for record in Keyring(FileKeyStore(ctx.settings.audit_keyring)).list(KeyPurpose.AUDIT):
-        table.add_row(
-            record.kid.hex(),
-            record.algorithm.label,
-            record.status.value,
-            record.not_before.isoformat(),
-            record.not_after.isoformat(),
-        )
-    console.print(table)
+def audit_public_key(ctx: Context, out: Path | None) -> None:
+    """The audit public keys (PEM) the treasury keeps to check daily seals and proofs."""
+    pems = "".join(key.to_pem() for key in _trusted_keys(ctx, ()))
+    if not pems:
+        raise click.ClickException("no audit key yet: etimbre keys create --purpose audit")
+    if out is None:
+        click.echo(pems, nl=False)
+    else:
+        out.write_text(pems, encoding="ascii")
+        console.print(f"audit public keys written to {out}")

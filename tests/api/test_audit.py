@@ -67,7 +67,7 @@ def test_an_auditor_gets_a_proof_once_the_entry_is_sealed_and_the_signed_day_ove
             session,
             yesterday,
             timezone=settings.service.treasury.timezone,
-            keys=audit_keys(tmp_path),
+            keys=audit_keys(db, settings),
             now=clock.now(),
         )
     document = client.get(f"/audit/daily-seals/{yesterday}", headers=keys.auditor)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, text
 
 from ledger.db.engine import Database
@@ -14,8 +15,9 @@ from ledger.money import Money
 from ledger.services import clock
 from ledger.services.audit import seals
 from ledger.services.audit.header import SealHeader
-from ledger.services.audit.keys import FileKeyStore, KeyringAuditKeys
+from ledger.services.audit.keys import KeyringAuditKeys, database_audit_keys
 from ledger.services.journal import post_entry
+from ledger.services.signing_keys import KeySecrets, StampKeys, create_key
 from ledger.settings import Settings
 from receipts.algorithms import Algorithm
 from receipts.envelope import KdfParams
@@ -23,6 +25,7 @@ from receipts.keys import KeyPurpose
 from tests.ledger.builders import captured, consumed
 
 PASSPHRASE = "correct horse battery staple"
+RECEIPT_SECRET = "receipt-links-secret-for-tests"
 
 
 def pay(db: Database, settings: Settings, count: int, *, start: int = 0) -> list[uuid.UUID]:
@@ -71,18 +74,28 @@ def behind_the_back(db: Database) -> Iterator[Connection]:
                 connection.exec_driver_sql(sql)
 
 
-def audit_keys(directory: object, *, algorithm: str = "ES256") -> KeyringAuditKeys:
-    """An audit keyring in a file under `directory` with one key, valid from two days ago (cheap KDF)."""
-    from pathlib import Path
-
-    store = FileKeyStore(Path(str(directory)) / "audit-keyring.json")
-    keys = KeyringAuditKeys(store, PASSPHRASE)
-    if not store.all():
-        keys.keyring.create(
+def audit_keys(db: Database, settings: Settings, *, algorithm: str = "ES256") -> KeyringAuditKeys:
+    """An audit key in the database keyring, valid from two days ago (cheap KDF), and the AuditKeys that
+    open it with the test passphrase."""
+    with db.write() as session:
+        create_key(
+            session,
             KeyPurpose.AUDIT,
             passphrase=PASSPHRASE,
             now=clock.now() - timedelta(days=2),
             algorithm=Algorithm.from_label(algorithm),
             kdf=KdfParams(memory_kib=8 * 1024, iterations=1, lanes=1),
+            rotate=True,
         )
-    return keys
+    return database_audit_keys(StampKeys(settings, KeySecrets(PASSPHRASE, RECEIPT_SECRET.encode())))
+
+
+def stranger_pem() -> bytes:
+    """The public key (PEM) of an audit key nobody trusts."""
+    from receipts.algorithms import generate_private_key
+
+    return (
+        generate_private_key(Algorithm.ES256)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )

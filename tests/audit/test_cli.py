@@ -19,7 +19,7 @@ from ledger.services import clock
 from ledger.services.audit import daily
 from ledger.services.audit.seals import load
 from ledger.settings import Settings, get_settings
-from tests.audit.conftest import PASSPHRASE, audit_keys, behind_the_back, pay
+from tests.audit.conftest import PASSPHRASE, RECEIPT_SECRET, behind_the_back, pay, stranger_pem
 
 Run = Callable[..., Result]
 
@@ -29,8 +29,9 @@ def run(database_url: str, tmp_path: Path) -> Iterator[Run]:
     get_settings.cache_clear()
     env = {
         "ETIMBRE_DATABASE_URL": database_url,
-        "ETIMBRE_AUDIT_KEYRING_FILE": str(tmp_path / "audit-keyring.json"),
-        "ETIMBRE_AUDIT_KEY_PASSPHRASE": PASSPHRASE,
+        "ETIMBRE_KEY_PASSPHRASE": PASSPHRASE,
+        "ETIMBRE_RECEIPT_SECRET": RECEIPT_SECRET,
+        "ETIMBRE_STAMPS_KEYS_DIR": str(tmp_path / "keys"),
     }
 
     def invoke(*args: str) -> Result:
@@ -73,34 +74,32 @@ def test_seal_verify_and_prove_from_the_command_line(
 def test_a_signed_day_exported_then_held_against_a_rewritten_chain(
     run: Run, db: Database, settings: Settings, tmp_path: Path
 ) -> None:
-    created = run("audit", "key", "create")
-    assert created.exit_code == 0, created.output
-    assert "BEGIN PUBLIC KEY" in created.stdout
-    public_key = tmp_path / "audit.pem"
-    public_key.write_text(created.stdout[created.stdout.index("-----BEGIN") :])
     pay(db, settings, 3)
     assert run("audit", "seal").exit_code == 0
     today = daily.local_day(clock.now(), settings.service.treasury.timezone)
+    yesterday = today - timedelta(days=1)
+    archive = tmp_path / f"{yesterday}.json"
+    no_key = run("audit", "export-day", "--day", yesterday.isoformat(), "--out", str(archive))
+    assert no_key.exit_code == 1
+    assert "keys create --purpose audit" in no_key.output
+    assert run("audit", "public-key").exit_code == 1
+    created = run("keys", "create", "--purpose", "audit")
+    assert created.exit_code == 0, created.output
+    public_key = tmp_path / "audit.pem"
+    assert run("audit", "public-key", "--out", str(public_key)).exit_code == 0
+    assert public_key.read_text().startswith("-----BEGIN PUBLIC KEY-----")
     not_over = run("audit", "export-day", "--day", today.isoformat())
     assert not_over.exit_code == 1
     assert "is not over yet" in not_over.output
-    # The key just made signs from now on; yesterday is signed with an older key of another keyring.
-    keys = audit_keys(tmp_path / "older")
-    yesterday = today - timedelta(days=1)
-    with db.write() as session:
-        signed = daily.sign_day(
-            session, yesterday, timezone=settings.service.treasury.timezone, keys=keys, now=clock.now()
-        )
-    archive = tmp_path / f"{yesterday}.json"
     exported = run("audit", "export-day", "--day", yesterday.isoformat(), "--out", str(archive))
     assert exported.exit_code == 0, exported.output
-    assert daily.parse_document(archive.read_bytes()).statement == signed.statement
-    older_key = tmp_path / "older.pem"
-    older_key.write_text(keys.verification_keys()[0].to_pem())
-    clean = run("audit", "verify", "--daily", str(archive), "--public-key", str(older_key))
+    again = run("audit", "export-day", "--day", yesterday.isoformat())
+    assert again.stdout.encode() == archive.read_bytes()  # signed once, exported as often as wanted
+    clean = run("audit", "verify", "--daily", str(archive), "--public-key", str(public_key))
     assert clean.exit_code == 0, clean.output
     assert yesterday.isoformat() in clean.output
-    # Someone rewrites the whole chain consistently (every hash recomputed): only the archive can tell.
+    # Someone rewrites the chain consistently (every hash recomputed) and drops the stored daily seal:
+    # only the archived copy can tell.
     with db.read() as session:
         stored = load(session, 1)
     assert stored is not None
@@ -111,9 +110,11 @@ def test_a_signed_day_exported_then_held_against_a_rewritten_chain(
             {"made": rewritten.made_at, "hash": rewritten.hash()},
         )
         connection.execute(text("DELETE FROM audit_daily_seals"))
-    caught = run("audit", "verify", "--daily", str(archive), "--public-key", str(older_key), "--json")
+    caught = run("audit", "verify", "--daily", str(archive), "--public-key", str(public_key), "--json")
     assert caught.exit_code == 1
     findings = json.loads(caught.stdout)["findings"]
     assert [(f["problem"], f["seal"]) for f in findings] == [("daily_mismatch", 1)]
-    forged = run("audit", "verify", "--daily", str(archive), "--public-key", str(public_key), "--json")
+    stranger = tmp_path / "stranger.pem"
+    stranger.write_bytes(stranger_pem())
+    forged = run("audit", "verify", "--daily", str(archive), "--public-key", str(stranger), "--json")
     assert [f["problem"] for f in json.loads(forged.stdout)["findings"]] == ["daily_invalid"]

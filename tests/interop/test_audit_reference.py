@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,14 +16,12 @@ from ledger.services import clock
 from ledger.services.audit import daily, proofs
 from ledger.services.journal import post_entry
 from ledger.settings import Settings
-from tests.audit.conftest import audit_keys, pay, seal
+from tests.audit.conftest import audit_keys, pay, seal, stranger_pem
 from tests.interop import audit_reference as ref
 from tests.ledger.builders import captured
 
 
-def _signed_proof(
-    db: Database, settings: Settings, directory: Path, algorithm: str
-) -> tuple[str, bytes, str]:
+def _signed_proof(db: Database, settings: Settings, algorithm: str) -> tuple[str, bytes, str]:
     pay(db, settings, 5)
     with db.write() as session:
         target = post_entry(
@@ -34,7 +31,7 @@ def _signed_proof(
     seal(db)
     pay(db, settings, 2, start=20)
     seal(db)
-    keys = audit_keys(directory, algorithm=algorithm)
+    keys = audit_keys(db, settings, algorithm=algorithm)
     zone = settings.service.treasury.timezone
     with db.write() as session:
         daily.sign_day(
@@ -46,14 +43,16 @@ def _signed_proof(
         )
     with db.read() as session:
         proof = proofs.prove(session, target)
-    return json.dumps(proof.to_json()), keys.verification_keys()[0].to_pem().encode(), str(target)
+    with db.read() as session:
+        pem = keys.verification_keys(session)[0].to_pem().encode()
+    return json.dumps(proof.to_json()), pem, str(target)
 
 
 @pytest.mark.parametrize("algorithm", ["ES256", "EdDSA"])
 def test_a_proof_checks_out_with_the_reference_checker_through_the_signed_day(
-    db: Database, settings: Settings, tmp_path: Path, algorithm: str
+    db: Database, settings: Settings, algorithm: str
 ) -> None:
-    proof, pem, target = _signed_proof(db, settings, tmp_path, algorithm)
+    proof, pem, target = _signed_proof(db, settings, algorithm)
     proven = ref.check_proof(proof, trusted_pem=pem)
     assert [(r["record"], r.get("amount")) for r in proven] == [
         ("entry", None),
@@ -112,14 +111,11 @@ def _mutations(proof: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def test_every_altered_proof_is_refused_by_the_reference_checker(
-    db: Database, settings: Settings, tmp_path: Path
-) -> None:
-    proof, pem, _ = _signed_proof(db, settings, tmp_path, "ES256")
+def test_every_altered_proof_is_refused_by_the_reference_checker(db: Database, settings: Settings) -> None:
+    proof, pem, _ = _signed_proof(db, settings, "ES256")
     for name, changed in _mutations(json.loads(proof)).items():
         with pytest.raises(ref.Refused):
             ref.check_proof(json.dumps(changed), trusted_pem=pem)
             pytest.fail(f"{name}: accepted")
-    other = audit_keys(tmp_path / "other").verification_keys()[0].to_pem().encode()
     with pytest.raises(ref.Refused, match="another key"):
-        ref.check_proof(proof, trusted_pem=other)
+        ref.check_proof(proof, trusted_pem=stranger_pem())

@@ -306,7 +306,7 @@ def sign_day(
     assert seal is not None
     hashes = seal_hashes(session, seal_no)
     records = session.scalar(select(func.sum(AuditSeal.record_count)).where(AuditSeal.seal_no <= seal_no))
-    signer = keys.signer(now)
+    signer = keys.signer(session, now)
     statement = Statement(
         day=day.isoformat(),
         timezone=timezone,
@@ -320,7 +320,7 @@ def sign_day(
         signed_at=to_micros(now),
     )
     statement_bytes = statement.encode()
-    public = next(key for key in keys.verification_keys() if key.kid == signer.kid)
+    public = next(key for key in keys.verification_keys(session) if key.kid == signer.kid)
     daily = DailySeal(
         statement=statement,
         statement_bytes=statement_bytes,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,11 +14,10 @@ from ledger.db.engine import Database
 from ledger.db.models_audit import AuditDailySeal
 from ledger.services.audit.daily import DailySeal, due_days, sign_day
 from ledger.services.audit.header import SealHeader
-from ledger.services.audit.keys import PASSPHRASE_VARIABLE, FileKeyStore, KeyringAuditKeys
+from ledger.services.audit.keys import AuditKeys
 from ledger.services.audit.kinds import REGISTRY, RecordKind
 from ledger.services.audit.seals import StoredSeal, cut_seal, latest, unsealed_counts
 from ledger.settings import Settings
-from receipts.keys import KeyPurpose
 
 log = structlog.get_logger("etimbre.audit")
 MAX_SEALS_PER_RUN = 1000
@@ -39,20 +37,9 @@ def seal_pending(
     return cut
 
 
-def audit_keys(settings: Settings, environ: Mapping[str, str] | None = None) -> KeyringAuditKeys | None:
-    """The audit keyring with its passphrase, or None when either is missing (daily seals then wait)."""
-    environ = os.environ if environ is None else environ
-    passphrase = environ.get(PASSPHRASE_VARIABLE, "")
-    store = FileKeyStore(settings.audit_keyring)
-    if not passphrase or not store.all(KeyPurpose.AUDIT):
-        return None
-    return KeyringAuditKeys(store, passphrase)
-
-
-def sign_due(
-    database: Database, settings: Settings, keys: KeyringAuditKeys, now: datetime
-) -> list[DailySeal]:
-    """Sign every business day that ended and is not signed yet (oldest first)."""
+def sign_due(database: Database, settings: Settings, keys: AuditKeys, now: datetime) -> list[DailySeal]:
+    """Sign every business day that ended and is not signed yet (oldest first). Raises NoSigningKeyError
+    when there is a day to sign and no active audit key."""
     timezone = settings.service.treasury.timezone
     signed: list[DailySeal] = []
     with database.read() as session:
