@@ -123,10 +123,15 @@ def _capped_end(session: Session, kind: RecordKind, first: int, end: int, max_re
     ).scalar_one_or_none()
     if beyond is None:
         return end
-    if beyond > first:
+    lowest = session.execute(text(f"SELECT min({at}) {where}"), params).scalar_one()
+    if beyond > lowest:
         return int(beyond)
-    following = session.execute(text(f"SELECT min({at}) {where} AND {at} > :first"), params).scalar_one()
-    return end if following is None else int(following)
+    # The first transaction alone holds more than the cap: take it whole, and nothing after it.
+    following = session.execute(
+        text(f"SELECT min({at}) {where} AND {at} > :lowest"), {**params, "lowest": lowest}
+    )
+    found = following.scalar_one()
+    return end if found is None else int(found)
 
 
 def _earliest_unsealed(session: Session, kinds: Sequence[RecordKind], ends: dict[str, int]) -> int | None:
@@ -266,11 +271,13 @@ def cut_seal(
     previous = latest(session)
     made_at = db_now(session)
     ranges: dict[str, tuple[int, int]] = {}
+    capped = False
     for kind in kinds:
         before = previous.header.kind(kind.name) if previous else None
         first = before.end_position if before else 0
         end = max(first, horizon if horizon is not None else _horizon_sqlite(session, kind))
         ranges[kind.name] = (first, _capped_end(session, kind, first, end, max_records))
+        capped = capped or ranges[kind.name][1] < end
     if horizon is not None and ranges:
         # PostgreSQL positions are transactions, shared by every kind: one end for all keeps an entry and
         # its postings (one transaction) in the same seal when a big backlog is split.
@@ -283,9 +290,14 @@ def cut_seal(
     candidates = [made_at]
     if oldest_open is not None:
         candidates.append(oldest_open)
-    earliest = _earliest_unsealed(session, kinds, {name: end for name, (_, end) in ranges.items()})
-    if earliest is not None:
-        candidates.append(earliest)
+    if capped and previous is not None:
+        # Catching up a backlog: what is left was left by the previous seal too, or committed since, so
+        # the previous bound still holds, and the backlog is not scanned again for every seal.
+        candidates.append(previous.header.complete_through)
+    else:  # the rows left over are the few of transactions that committed above the horizon
+        earliest = _earliest_unsealed(session, kinds, {name: end for name, (_, end) in ranges.items()})
+        if earliest is not None:
+            candidates.append(earliest)
     leaves: list[bytes] = []
     kind_ranges: list[KindRange] = []
     member_lists: dict[str, list[Member]] = {}
