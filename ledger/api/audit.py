@@ -179,7 +179,9 @@ class AuditController(Controller):
         responses=problems.responses(401, 403, 404),
         sync_to_thread=True,
     )
-    def seal(self, state: State, number: FromPath[int]) -> SealOut:
+    def seal(
+        self, state: State, number: Annotated[int, PathParameter(ge=1, le=2**62, description="seal number")]
+    ) -> SealOut:
         database: Database = state.database
         with database.read() as session:
             found = seals.load(session, number)

@@ -53,7 +53,8 @@ def test_a_backlog_larger_than_a_seal_is_split_without_splitting_a_transaction(
         entries = session.execute(text("SELECT count(*) FROM entries")).scalar_one()
         report = verify.verify(session)
     assert report.ok, report.findings  # old records in later seals are not taken for back-dated ones
-    assert sum(h.kind("entry").record_count for h in cut) == entries  # type: ignore[union-attr]
+    counted = [h.kind("entry") for h in cut]
+    assert sum(k.record_count for k in counted if k is not None) == entries
     if db.dialect == "postgresql":
         # One transaction is never split: its 40 entries and 80 postings are in the first seal together.
         assert (cut[0].kind("entry").record_count, cut[0].kind("posting").record_count) == (40, 80)  # type: ignore[union-attr]

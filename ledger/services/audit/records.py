@@ -40,23 +40,24 @@ def position(dialect: str) -> str:
     return "t.audit_tx" if dialect == "postgresql" else "t.rowid"
 
 
-def _order(kind: RecordKind, dialect: str) -> str:
+def _order_terms(kind: RecordKind, dialect: str) -> list[str]:
     # Byte order on both engines: uuid and blob compare bytewise, text needs the C collation on PostgreSQL.
-    terms = []
-    for field in kind.key:
-        if field.type is FieldType.TEXT and dialect == "postgresql":
-            terms.append(f'({field.sql}) COLLATE "C"')
-        else:
-            terms.append(field.sql)
-    return ", ".join(terms)
+    collate = dialect == "postgresql"
+    return [f'({f.sql}) COLLATE "C"' if collate and f.type is FieldType.TEXT else f.sql for f in kind.key]
+
+
+def _order(kind: RecordKind, dialect: str) -> str:
+    return ", ".join(_order_terms(kind, dialect))
+
+
+def _select_terms(kind: RecordKind, dialect: str) -> list[str]:
+    if dialect == "postgresql":  # the kind's name first, then each field cast to the type it is sent as
+        return [f"'{kind.name}'::text"] + [f"({f.sql})::{_PG_CASTS[f.type]}" for f in kind.fields]
+    return [f"CAST({f.sql} AS TEXT)" if f.type is FieldType.JSON else f.sql for f in kind.fields]
 
 
 def _select_list(kind: RecordKind, dialect: str) -> str:
-    if dialect == "postgresql":
-        return ", ".join([f"'{kind.name}'::text"] + [f"({f.sql})::{_PG_CASTS[f.type]}" for f in kind.fields])
-    return ", ".join(
-        f"CAST({field.sql} AS TEXT)" if field.type is FieldType.JSON else field.sql for field in kind.fields
-    )
+    return ", ".join(_select_terms(kind, dialect))
 
 
 def _encode_row(kind: RecordKind, row: Any) -> bytes:
@@ -125,10 +126,6 @@ def read_range(session: Session, kind: RecordKind, first: int, end: int) -> list
     return [_encode_row(kind, row) for row in session.execute(text(query))]
 
 
-def _null_list(kind: RecordKind) -> str:
-    return ", ".join(["NULL::text"] + [f"NULL::{_PG_CASTS[f.type]}" for f in kind.fields])
-
-
 def digests_query(kind: RecordKind, dialect: str, first_seal: int, last_seal: int) -> str:
     """The records of `kind` covered by seals first_seal..last_seal, seal by seal, each seal's records in
     key order and followed by one row of NULLs that marks the end of the seal (PostgreSQL); SQLite gets
@@ -138,10 +135,11 @@ def digests_query(kind: RecordKind, dialect: str, first_seal: int, last_seal: in
     chosen = f"kind = '{kind.name}' AND seal_no BETWEEN {int(first_seal)} AND {int(last_seal)}"
     if dialect == "postgresql":
         keys = [f"k{i}" for i in range(kind.key_size)]
-        values = _select_list(kind, dialect).split(", ")
+        values = _select_terms(kind, dialect)
         named = ", ".join(f"{v} AS f{i}" for i, v in enumerate(values))
-        nulls = ", ".join(f"{v} AS f{i}" for i, v in enumerate(_null_list(kind).split(", ")))
-        key_terms = _order(kind, dialect).split(", ")
+        null_terms = ["NULL::text"] + [f"NULL::{_PG_CASTS[f.type]}" for f in kind.fields]
+        nulls = ", ".join(f"{v} AS f{i}" for i, v in enumerate(null_terms))
+        key_terms = _order_terms(kind, dialect)
         key_values = ", ".join(f"{term} AS {name}" for term, name in zip(key_terms, keys, strict=True))
         key_nulls = ", ".join(f"NULL AS {name}" for name in keys)
         outputs = ", ".join(f"f{i}" for i in range(len(values)))

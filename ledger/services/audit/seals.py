@@ -2,9 +2,10 @@
 
 A seal covers, for each record kind, the rows whose position (the writing transaction on PostgreSQL, the
 rowid on SQLite) lies in [first, end), where `first` is where the previous seal of that kind ended. On
-PostgreSQL `end` is the oldest transaction still running when the seal is cut (`pg_snapshot_xmin`): every
-row below it is final, so nothing can commit into a range once it is sealed, and a late transaction lands
-in a later seal. Payments take no lock for it; only two sealers exclude each other.
+PostgreSQL `end` is the oldest transaction of this database still running when the seal is cut (from
+the snapshot's running list): every row below it is final, so nothing can commit into a range once it is
+sealed, and a late transaction lands in a later seal. Payments take no lock for it; only two sealers
+exclude each other. On SQLite the sealer is a writer, and writers take turns.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class StoredSeal:
-    """A seal as the database holds it: its header, the hash stored beside it, and its member lists."""
+    """A seal as the database holds it: its header (rebuilt from its columns) and the hash stored with it."""
 
     header: SealHeader
     stored_hash: bytes
