@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -88,6 +89,35 @@ class AuditSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     lateness_tolerance_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 60
 
 
+class ReconciliationSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """How the daily reconciliation matches and who must approve what (see docs/reconciliation.md)."""
+
+    # A counterpart dated up to this many days from its ledger entry still matches; further is "timing".
+    window_days: Annotated[int, msgspec.Meta(ge=0, le=31)] = 3
+    # How many days either side of the business day the ledger and earlier imports are searched.
+    search_days: Annotated[int, msgspec.Meta(ge=0, le=62)] = 10
+    # Above this many equal amounts on either side, the amount-and-date pass does not compare them.
+    max_candidates: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    # Per currency (ISO code, or "default" in whole units): differences matched and posted to rounding.
+    tolerance: dict[str, str] = msgspec.field(default_factory=lambda: {"default": "0"})
+    # Per currency: postings of a difference above this need a second, different auditor's approval.
+    approval_threshold: dict[str, str] = msgspec.field(default_factory=lambda: {"default": "100"})
+    # Import profiles; empty: config/import_profiles next to this configuration.
+    profiles_dir: str = ""
+    upload_max_mib: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 64
+
+    def tolerance_for(self, currency: str) -> Money:
+        return _per_currency(self.tolerance, currency)
+
+    def approval_threshold_for(self, currency: str) -> Money:
+        return _per_currency(self.approval_threshold, currency)
+
+
+def _per_currency(table: Mapping[str, str], currency: str) -> Money:
+    # "default" is whole units (valid in every currency, JPY and KWD alike); checked at load.
+    return Money.parse(table.get(currency, table.get("default", "0")), currency)
+
+
 class ServiceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     environment: Literal["development", "production"] = "development"
     data_dir: str = "./data"
@@ -98,6 +128,7 @@ class ServiceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
     treasury: TreasurySettings = TreasurySettings()
     stamps: StampSettings = StampSettings()
     audit: AuditSettings = AuditSettings()
+    reconciliation: ReconciliationSettings = ReconciliationSettings()
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
@@ -108,6 +139,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "treasury": TreasurySettings,
     "stamps": StampSettings,
     "audit": AuditSettings,
+    "reconciliation": ReconciliationSettings,
 }
 
 
@@ -235,9 +267,35 @@ def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
         for section, keys in sections.items():
             key = name.removeprefix(section + "_")
             if name.startswith(section + "_") and key in keys:
-                data.setdefault(section, {})[key] = value
+                data.setdefault(section, {})[key] = _table(value) if value.lstrip().startswith("{") else value
                 applied[f"{section}.{key}"] = variable
     return applied
+
+
+def _table(value: str) -> Any:
+    # A table setting (per-currency amounts) comes from the environment as JSON: {"EUR": "0.02"}.
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value  # left as text: the settings check then names the variable and what it expected
+
+
+def _check_reconciliation(settings: ReconciliationSettings, source: str) -> None:
+    if settings.window_days > settings.search_days:
+        raise ConfigError(source, "reconciliation.window_days", "must not be more than search_days")
+    for name in ("tolerance", "approval_threshold"):
+        table: dict[str, str] = getattr(settings, name)
+        for currency, amount in table.items():
+            key = f"reconciliation.{name}.{currency}"
+            if currency == "default":
+                if not re.fullmatch(r"[0-9]{1,12}", amount):
+                    raise ConfigError(source, key, f"{amount!r}: give whole units (valid in every currency)")
+                continue
+            try:
+                check_currency(currency)
+                Money.parse(amount, currency)
+            except MoneyError as error:
+                raise ConfigError(source, key, str(error)) from None
 
 
 def _labels(raw: _LabelsFile) -> Labels:
@@ -393,6 +451,7 @@ def load_settings(config_dir: Path | None = None, environ: Mapping[str, str] | N
         raise ConfigError(
             str(settings_path), "treasury.timezone", f"unknown time zone {service.treasury.timezone!r}"
         ) from None
+    _check_reconciliation(service.reconciliation, str(settings_path))
     url = service.database.url
     if url and not url.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
         raise ConfigError(
