@@ -104,7 +104,6 @@ class ReconciliationSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only
     approval_threshold: dict[str, str] = msgspec.field(default_factory=lambda: {"default": "100"})
     # Import profiles; empty: config/import_profiles next to this configuration.
     profiles_dir: str = ""
-    upload_max_mib: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 64
 
     def tolerance_for(self, currency: str) -> Money:
         return _per_currency(self.tolerance, currency)

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +28,7 @@ from ledger.db.models_reconciliation import (
     ReconImportStatement,
 )
 from ledger.services import clock
+from ledger.settings import Settings
 from reconciliation.days import day_number, from_day_number
 from reconciliation.importers import (
     ImportChecks,
@@ -37,6 +39,7 @@ from reconciliation.importers import (
     ProfileSet,
     StatementFormat,
     file_sha256,
+    load_profiles,
     source_kind,
     stream_import,
 )
@@ -109,6 +112,12 @@ class ImportOutcome:
             return f"{name}: quarantined (import {self.import_id}): " + "; ".join(self.reasons)
         flagged = f", {len(self.flags)} flag(s)" if self.flags else ""
         return f"{name}: {self.lines} line(s) imported as import {self.import_id}{flagged}"
+
+
+def profiles_for(settings: Settings) -> ProfileSet:
+    """The import profiles the configuration names (default: config/import_profiles)."""
+    configured = settings.service.reconciliation.profiles_dir
+    return load_profiles(Path(configured) if configured else settings.config_dir / "import_profiles")
 
 
 def resolve_layout(name: str, profiles: ProfileSet) -> ImportProfile | StatementFormat:

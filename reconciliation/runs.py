@@ -323,75 +323,90 @@ def reconcile(
     progress: Progress | None = None,
 ) -> RunSummary:
     """Reconcile one business day against the given imports; everything commits together."""
+    with database.write() as session:
+        return reconcile_in(
+            session, plan, settings=settings, timezone=timezone, chart=chart, progress=progress
+        )
+
+
+def reconcile_in(
+    session: Session,
+    plan: RunPlan,
+    *,
+    settings: ReconciliationSettings,
+    timezone: str,
+    chart: Chart,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """The run inside the caller's unit of work (which must be a write transaction)."""
     if not plan.import_ids:
         raise RunRefusedError("give at least one import (the treasury export of the day)")
     phase = _Clock(progress)
     business_day = BusinessDay(plan.day, timezone)
     day = plan.day.isoformat()
-    with database.write() as session:
-        imports = _imports(session, plan.import_ids)
-        import_ids = [row.id for row in imports]
-        found = sorted({c for row in imports for c in row.currencies.split(",") if c})
-        currencies = sorted(set(plan.currencies)) if plan.currencies else found
-        if not currencies:
-            raise RunRefusedError("the imports hold no lines: nothing to reconcile")
-        scope = ",".join(currencies)
-        run_id = _allocate_run_id(session)
-        work = Work(session, business_day, window_days=settings.window_days, search_days=settings.search_days)
-        work.create()
-        export_lines = work.load_export(import_ids)
-        work.load_ledger(currencies)
-        work.index()
-        phase("load")
-        sink = ExceptionSink(work, run_id, day)
-        outcome = _match(
-            work,
-            sink,
-            plan=plan,
-            scope=scope,
-            currencies=currencies,
-            import_ids=import_ids,
-            settings=settings,
-            chart=chart,
-            phase=phase,
-        )
-        counts = _counts(work, sink, export_lines)
-        inputs = _inputs(work, imports, counts, outcome)
-        match_count = _record_matches(work, run_id)
-        phase("record")
-        session.add(
-            ReconRun(
-                id=run_id,
-                business_day=day,
-                scope=scope,
-                timezone=timezone,
-                day_start=business_day.start,
-                day_end=business_day.end,
-                parameters={
-                    "currencies": currencies,
-                    "imports": import_ids,
-                    "window_days": settings.window_days,
-                    "search_days": settings.search_days,
-                    "max_candidates": settings.max_candidates,
-                    "tolerance": {c: settings.tolerance_for(c).to_str() for c in currencies},
-                },
-                inputs=inputs,
-                counts=counts,
-                balances=outcome.balances,
-                engine_version=ENGINE_VERSION,
-                started_at=phase.wall,
-                finished_at=clock.now(),
-                timings=phase.timings,
-                started_by=plan.actor[:100],
-                match_count=match_count,
-                exception_count=sink.total,
-            )
-        )
-        session.add_all(ReconRunImport(run_id=run_id, import_id=i) for i in import_ids)
-        session.flush()
-        if not work.postgres:
-            work.drop()
+    imports = _imports(session, plan.import_ids)
+    import_ids = [row.id for row in imports]
+    found = sorted({c for row in imports for c in row.currencies.split(",") if c})
+    currencies = sorted(set(plan.currencies)) if plan.currencies else found
+    if not currencies:
+        raise RunRefusedError("the imports hold no lines: nothing to reconcile")
+    scope = ",".join(currencies)
+    run_id = _allocate_run_id(session)
+    work = Work(session, business_day, window_days=settings.window_days, search_days=settings.search_days)
+    work.create()
+    export_lines = work.load_export(import_ids)
+    work.load_ledger(currencies)
+    work.index()
+    phase("load")
+    sink = ExceptionSink(work, run_id, day)
+    outcome = _match(
+        work,
+        sink,
+        plan=plan,
+        scope=scope,
+        currencies=currencies,
+        import_ids=import_ids,
+        settings=settings,
+        chart=chart,
+        phase=phase,
+    )
+    counts = _counts(work, sink, export_lines)
+    inputs = _inputs(work, imports, counts, outcome)
+    match_count = _record_matches(work, run_id)
+    phase("record")
     phase.timings["total"] = round(time.perf_counter() - phase.started, 3)
+    session.add(
+        ReconRun(
+            id=run_id,
+            business_day=day,
+            scope=scope,
+            timezone=timezone,
+            day_start=business_day.start,
+            day_end=business_day.end,
+            parameters={
+                "currencies": currencies,
+                "imports": import_ids,
+                "window_days": settings.window_days,
+                "search_days": settings.search_days,
+                "max_candidates": settings.max_candidates,
+                "tolerance": {c: settings.tolerance_for(c).to_str() for c in currencies},
+            },
+            inputs=inputs,
+            counts=counts,
+            balances=outcome.balances,
+            engine_version=ENGINE_VERSION,
+            started_at=phase.wall,
+            finished_at=clock.now(),
+            timings=phase.timings,
+            started_by=plan.actor[:100],
+            match_count=match_count,
+            exception_count=sink.total,
+        )
+    )
+    session.add_all(ReconRunImport(run_id=run_id, import_id=i) for i in import_ids)
+    session.flush()
+    if not work.postgres:
+        work.drop()
     return RunSummary(
         run_id=run_id,
         business_day=day,

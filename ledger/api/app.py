@@ -25,6 +25,7 @@ from ledger.api.audit import AuditController
 from ledger.api.auth import ApiKeyMiddleware
 from ledger.api.health import HealthController
 from ledger.api.ledger import LedgerAdminController, LedgerController
+from ledger.api.reconciliation import ReconciliationController
 from ledger.api.stamps import ROUTES as STAMP_ROUTES
 from ledger.db.engine import Database
 from ledger.services import checkpoints, clock
@@ -168,6 +169,7 @@ def create_app(
             LedgerAdminController,
             AuditController,
             *STAMP_ROUTES,
+            ReconciliationController,
         ],
         state=State({"settings": settings, "database": database, "stamp_keys": StampKeys(settings)}),
         middleware=[access_log, DefineMiddleware(ApiKeyMiddleware)],

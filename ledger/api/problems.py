@@ -27,6 +27,14 @@ from ledger.services.audit.proofs import NotSealedYetError, SealDamagedError
 from ledger.services.checkpoints import PeriodError
 from ledger.services.idempotency import RequestInProgressError, RequestKeyReusedError
 from ledger.services.journal import AlreadyReversedError, EntryNotFoundError, IdempotencyConflictError
+from reconciliation.imports import ImportNotFoundError
+from reconciliation.resolutions import (
+    ExceptionNotFoundError,
+    ResolutionConflictError,
+    ResolutionInvalidError,
+    ResolutionNotFoundError,
+)
+from reconciliation.runs import RunNotFoundError, RunRefusedError
 
 MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("etimbre.api")
@@ -131,6 +139,16 @@ def _simple(status: int, slug: str, title: str) -> Callable[[Exception], Problem
     return convert
 
 
+def _resolution_invalid(exc: ResolutionInvalidError) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        detail=str(exc),
+        status_code=422,
+        type_="/problems/field-invalid",
+        title="A value cannot be used",
+        extra={"errors": [{"field": exc.field, "message": exc.message, "source": "body"}]},
+    )
+
+
 def _in_progress(exc: RequestInProgressError) -> ProblemDetailsException:
     return ProblemDetailsException(
         detail=str(exc),
@@ -201,6 +219,13 @@ def plugin() -> ProblemDetailsPlugin:
         EntryNotFoundError: _simple(404, "not-found", "Not found"),
         NotSealedYetError: _not_sealed_yet,
         SealDamagedError: _simple(409, "seal-damaged", "The sealed records were altered"),
+        ImportNotFoundError: _simple(404, "not-found", "Not found"),
+        RunNotFoundError: _simple(404, "not-found", "Not found"),
+        ExceptionNotFoundError: _simple(404, "not-found", "Not found"),
+        ResolutionNotFoundError: _simple(404, "not-found", "Not found"),
+        RunRefusedError: _simple(422, "run-refused", "The run cannot start with these inputs"),
+        ResolutionConflictError: _simple(409, "resolution-conflict", "Not possible in the exception's state"),
+        ResolutionInvalidError: _resolution_invalid,
         DBAPIError: _database,
     }
     from ledger.api.stamps_problems import stamp_problems  # its own module: the stamp area's refusals
@@ -217,7 +242,8 @@ _DESCRIPTIONS = {
     403: "The key's role may not do this (or a cashier asked for another consulate)",
     404: "Not found",
     409: "Conflicts with the ledger's state (already reversed, closed period, refused by the ledger,"
-    " not sealed yet)",
+    " not sealed yet, an exception already resolved, an approval by the auditor who made the posting)",
+    413: "The uploaded file is larger than the service accepts; import it with the CLI",
     422: "Well-formed but not acceptable (unbalanced entry, bad amount, idempotency key reused)",
     429: "Too many requests",
     500: "Something went wrong on our side; nothing was written",
