@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from anyio import to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
@@ -99,7 +100,12 @@ class ReconciliationController(Controller):
         description="The body is the file as it is. The same file twice adds nothing (200, `duplicate`); "
         "a file failing the integrity checks is quarantined (201, with its reasons); a malformed file is "
         "rejected with every error's line and column (422).",
-        responses=problems.responses(400, 401, 403, 413, 422),
+        responses={
+            **problems.responses(400, 401, 403, 413, 422),
+            200: ResponseSpec(
+                data_container=ImportOut, description="The same file was imported before: nothing added"
+            ),
+        },
         request_max_body_size=UPLOAD_LIMIT,
         operation_class=FileUpload,
     )

@@ -67,6 +67,6 @@ def main(ctx: click.Context) -> None:
 
 
 # Each module below adds its commands to `main` when imported.
-from ledger.cli import audit, core, stamps  # noqa: E402
+from ledger.cli import audit, core, reconciliation, stamps  # noqa: E402
 
-__all__ = ["Context", "audit", "console", "core", "instant", "main", "pass_context", "stamps"]
+__all__ = ["Context", "audit", "console", "core", "instant", "main", "pass_context", "reconciliation", "stamps"]
