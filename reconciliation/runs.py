@@ -90,23 +90,55 @@ def _allocate_run_id(session: Session) -> int:
     return int(session.execute(text("SELECT coalesce(max(id), 0) + 1 FROM recon_runs")).scalar_one())
 
 
+_DIGEST_FIELDS = (
+    "kind",
+    "currency",
+    "cash",
+    "treasury",
+    "gross",
+    "fee",
+    "payment_ref",
+    "settlement_ref",
+    "import_line_ref",
+    "effective_at",
+)
+
+
 def _ledger_digest(work: Work) -> str:
+    """SHA-256 of the ledger side: one line per item, in item order, fields separated by U+001F.
+
+    PostgreSQL writes the lines itself, a chunk of items at a time, so a million items cross the wire as a
+    hundred strings; SQLite's are read row by row. Both give the same bytes for the same items.
+    """
     digest = hashlib.sha256()
+    if work.postgres:
+        fields = " || chr(31) || ".join(f"CAST({name} AS text)" for name in _DIGEST_FIELDS)
+        chunks = work.session.execute(
+            text(f"""
+                SELECT string_agg(line, '' ORDER BY item) FROM (
+                    SELECT item, item / 10000 AS chunk,
+                           replace(CAST(entry_id AS text), '-', '') || chr(31) || {fields} || chr(31)
+                           || coalesce(replace(CAST(reversed_by AS text), '-', ''), '') || chr(10) AS line
+                      FROM {LEDGER}
+                ) lines GROUP BY chunk ORDER BY chunk
+            """),
+            execution_options={"yield_per": 10},
+        )
+        for (chunk,) in chunks:
+            digest.update(chunk.encode())
+        return digest.hexdigest()
     rows = work.session.execute(
-        text(f"""
-            SELECT entry_id, kind, currency, cash, treasury, gross, fee, payment_ref, settlement_ref,
-                   import_line_ref, effective_at, reversed_by FROM {LEDGER} ORDER BY item
-        """),
+        text(f"SELECT entry_id, {', '.join(_DIGEST_FIELDS)}, reversed_by FROM {LEDGER} ORDER BY item"),
         execution_options={"yield_per": 5000},
     )
     for row in rows:
         entry, *values, reversed_by = row
-        fields = [
+        line = [
             work.as_uuid(entry).hex,
             *map(str, values),
             work.as_uuid(reversed_by).hex if reversed_by else "",
         ]
-        digest.update("\x1f".join(fields).encode())
+        digest.update("\x1f".join(line).encode())
         digest.update(b"\n")
     return digest.hexdigest()
 
@@ -186,17 +218,17 @@ def _tolerance_pass(
 
 def _match_counts(work: Work) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
+    # A match has exactly one first member; a batch line is a member, but its details are the items counted.
     for pass_, rule, groups, ledger, export in work.run(f"""
-        SELECT m.pass, m.rule, count(DISTINCT m.match_no), count(m.li),
-               sum(CASE WHEN x.item IS NOT NULL AND x.is_batch = 0 THEN 1 ELSE 0 END)
-          FROM {MATCH} m LEFT JOIN {EXPORT} x ON x.item = m.xi
-         GROUP BY m.pass, m.rule ORDER BY m.pass, m.rule
+        SELECT m.pass, m.rule, sum(CASE WHEN m.member_no = 1 THEN 1 ELSE 0 END), count(m.li), count(m.xi)
+          FROM {MATCH} m GROUP BY m.pass, m.rule ORDER BY m.pass, m.rule
     """):
-        counts[f"{pass_}:{rule}"] = {
-            "matches": int(groups),
-            "ledger": int(ledger),
-            "export": int(export or 0),
-        }
+        counts[f"{pass_}:{rule}"] = {"matches": int(groups), "ledger": int(ledger), "export": int(export)}
+    for pass_, rule, batches in work.run(f"""
+        SELECT m.pass, m.rule, count(*) FROM {MATCH} m
+         WHERE m.xi IN (SELECT item FROM {EXPORT} WHERE is_batch = 1) GROUP BY m.pass, m.rule
+    """):
+        counts[f"{pass_}:{rule}"]["export"] -= int(batches)
     return counts
 
 
@@ -227,6 +259,7 @@ class _Outcome:
 def _match(
     work: Work,
     sink: ExceptionSink,
+    facts: set[str],
     *,
     plan: RunPlan,
     scope: str,
@@ -241,18 +274,24 @@ def _match(
     passes.take_reconciled_elsewhere(work, elsewhere_runs)
     resolutions = passes.apply_resolutions(work)
     phase("resolved")
-    passes.exact_pass(work)
+    passes.exact_pass(work, facts)
     phase("exact")
-    passes.batch_pass(work)
-    passes.payout_pass(work, sink)
+    passes.batch_pass(work, facts)
+    work.refresh()
+    passes.payout_pass(work, sink, facts)
+    work.refresh()
     phase("aggregate")
     window.window_pass(work, sink, settings.max_candidates)
+    work.refresh()
     phase("window")
     _tolerance_pass(work, settings, currencies, chart, plan.actor)
+    work.refresh()
     phase("tolerance")
     passes.reversal_pass(work)
+    work.refresh()
     work.analyze()
-    leftovers.export_leftovers(work, sink)
+    leftovers.export_leftovers(work, sink, facts)
+    work.refresh()
     leftovers.ledger_leftovers(work, sink, import_ids)
     phase("leftovers")
     balances = balance_check(
@@ -274,12 +313,22 @@ def _counts(work: Work, sink: ExceptionSink, export_lines: int) -> dict[str, Any
 
 
 def _record_matches(work: Work, run_id: int) -> int:
+    # The bulk passes wrote the ids already; the others' members (few) get theirs here.
+    work.run(f"""
+        UPDATE {MATCH} SET entry_id = (SELECT l.entry_id FROM {LEDGER} l WHERE l.item = {MATCH}.li)
+         WHERE li IS NOT NULL AND entry_id IS NULL
+    """)
+    work.run(f"""
+        UPDATE {MATCH} SET import_id = (SELECT x.import_id FROM {EXPORT} x WHERE x.item = {MATCH}.xi),
+                           item_no = (SELECT x.item_no FROM {EXPORT} x WHERE x.item = {MATCH}.xi)
+         WHERE xi IS NOT NULL AND import_id IS NULL
+    """)
     work.run(f"""
         INSERT INTO recon_matches (run_id, match_no, member_no, pass, rule, currency, entry_id,
                                    import_id, item_no, ledger_amount, export_amount, rounding_entry_id)
-        SELECT {int(run_id)}, m.match_no, m.member_no, m.pass, m.rule, m.currency, l.entry_id,
-               x.import_id, x.item_no, m.ledger_amount, m.export_amount, m.rounding_entry_id
-          FROM {MATCH} m LEFT JOIN {LEDGER} l ON l.item = m.li LEFT JOIN {EXPORT} x ON x.item = m.xi
+        SELECT {int(run_id)}, match_no, member_no, pass, rule, currency, entry_id, import_id, item_no,
+               ledger_amount, export_amount, rounding_entry_id
+          FROM {MATCH}
     """)
     return int(work.scalar(f"SELECT count(DISTINCT match_no) FROM {MATCH}") or 0)
 
@@ -356,12 +405,14 @@ def reconcile_in(
     work.create()
     export_lines = work.load_export(import_ids)
     work.load_ledger(currencies)
-    work.index()
+    facts = work.facts()
+    work.index(facts)
     phase("load")
     sink = ExceptionSink(work, run_id, day)
     outcome = _match(
         work,
         sink,
+        facts,
         plan=plan,
         scope=scope,
         currencies=currencies,

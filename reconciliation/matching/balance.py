@@ -19,20 +19,25 @@ from reconciliation.days import from_day_number
 from reconciliation.matching.sink import ExceptionSink, Found
 from reconciliation.matching.work import EXPORT, HELD, LEDGER, MATCH, Work
 
+SAME_DAY = "recon_w_same_day"
+# Matches whose ledger members are all entries of the day on the treasury account and whose treasury lines
+# are all booked that day: looked for only among matches holding such an entry (few: settlements, charges).
 _SAME_DAY_GROUPS = f"""
     SELECT m.match_no FROM {MATCH} m
       LEFT JOIN {LEDGER} l ON l.item = m.li
       LEFT JOIN {EXPORT} x ON x.item = m.xi
+     WHERE m.match_no IN (
+        SELECT t.match_no FROM {MATCH} t JOIN {LEDGER} tl ON tl.item = t.li
+         WHERE tl.treasury <> 0 AND tl.in_day = 1)
      GROUP BY m.match_no
-    HAVING count(m.li) > 0
-       AND min(CASE WHEN m.li IS NULL OR (l.treasury <> 0 AND l.in_day = 1) THEN 1 ELSE 0 END) = 1
+    HAVING min(CASE WHEN m.li IS NULL OR (l.treasury <> 0 AND l.in_day = 1) THEN 1 ELSE 0 END) = 1
        AND min(CASE WHEN m.xi IS NULL OR x.src <> 'treasury' OR x.day = :day THEN 1 ELSE 0 END) = 1
        AND sum(CASE WHEN x.src = 'treasury' THEN 1 ELSE 0 END) > 0
 """
 
 
-def _sums(work: Work, sql: str, params: dict[str, Any]) -> dict[str, int]:
-    return {str(currency): int(total or 0) for currency, total in work.run(sql, params)}
+def _by_currency(work: Work, sql: str, params: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {str(row[0]): tuple(int(value or 0) for value in row[1:]) for row in work.run(sql, params)}
 
 
 def balance_check(
@@ -43,71 +48,66 @@ def balance_check(
     treasury_account: Callable[[str], str],
 ) -> list[dict[str, Any]]:
     day = work.day.number
-    params: dict[str, Any] = {
-        "day": day,
-        "start": to_micros(work.day.start),
-        "end": to_micros(work.day.end),
-    }
-    leaves = f"""
-        FROM {EXPORT} x LEFT JOIN {EXPORT} p ON p.item = x.parent
-       WHERE x.src = 'treasury' AND x.is_batch = 0 AND coalesce(p.day, x.day) = :day
-    """
-    bank = _sums(work, f"SELECT x.currency, sum(x.amount) {leaves} GROUP BY x.currency", params)
-    in_group = f"EXISTS (SELECT 1 FROM {MATCH} m WHERE m.xi = x.item AND m.match_no IN ({_SAME_DAY_GROUPS}))"
-    bank_reconciled = _sums(
-        work, f"SELECT x.currency, sum(x.amount) {leaves} AND {in_group} GROUP BY x.currency", params
-    )
-    bank_matched = _sums(
+    params: dict[str, Any] = {"day": day, "start": to_micros(work.day.start), "end": to_micros(work.day.end)}
+    suffix = " ON COMMIT DROP" if work.postgres else ""
+    work.run(f"DROP TABLE IF EXISTS {SAME_DAY}")
+    work.run(f"CREATE TEMP TABLE {SAME_DAY} (match_no integer PRIMARY KEY){suffix}")
+    work.run(f"INSERT INTO {SAME_DAY} (match_no) {_SAME_DAY_GROUPS}", params)
+    # Bank side: the day's treasury lines (a batch entry by its details, booked with it), by what became of
+    # each; an item is in at most one match and held by at most one exception, so the joins do not repeat it.
+    bank = _by_currency(
         work,
-        f"SELECT x.currency, sum(x.amount) {leaves} AND EXISTS (SELECT 1 FROM {MATCH} m WHERE m.xi = x.item) "
-        "GROUP BY x.currency",
+        f"""
+        SELECT x.currency, sum(x.amount),
+               sum(CASE WHEN sd.match_no IS NOT NULL THEN x.amount ELSE 0 END),
+               sum(CASE WHEN mx.xi IS NOT NULL THEN x.amount ELSE 0 END),
+               sum(CASE WHEN mx.xi IS NULL AND hx.xi IS NOT NULL THEN x.amount ELSE 0 END)
+          FROM {EXPORT} x
+          LEFT JOIN {MATCH} mx ON mx.xi = x.item
+          LEFT JOIN {SAME_DAY} sd ON sd.match_no = mx.match_no
+          LEFT JOIN {HELD} hx ON hx.xi = x.item
+         WHERE x.src = 'treasury' AND x.is_batch = 0 AND x.day = :day
+         GROUP BY x.currency
+        """,
         params,
     )
-    bank_open = _sums(
-        work,
-        f"SELECT x.currency, sum(x.amount) {leaves} AND EXISTS (SELECT 1 FROM {HELD} h WHERE h.xi = x.item) "
-        f"AND NOT EXISTS (SELECT 1 FROM {MATCH} m WHERE m.xi = x.item) GROUP BY x.currency",
-        params,
-    )
-    book = _sums(
+    # Book side: the treasury account's postings of the day, from the postings themselves...
+    book = _by_currency(
         work,
         """
-        SELECT p.currency, sum(p.amount) FROM postings p JOIN accounts a ON a.id = p.account_id
+        SELECT p.currency, sum(p.amount), sum(CASE WHEN e.kind = 'reconciliation' THEN p.amount ELSE 0 END)
+          FROM postings p JOIN accounts a ON a.id = p.account_id JOIN entries e ON e.id = p.entry_id
          WHERE a.role = 'treasury' AND p.effective_at >= :start AND p.effective_at < :end
          GROUP BY p.currency
         """,
         params,
     )
-    book_reconciliation = _sums(
+    # ...and the run's entries of the day on that account, by what became of them.
+    items = _by_currency(
         work,
-        """
-        SELECT p.currency, sum(p.amount) FROM postings p JOIN accounts a ON a.id = p.account_id
-          JOIN entries e ON e.id = p.entry_id
-         WHERE a.role = 'treasury' AND p.effective_at >= :start AND p.effective_at < :end
-           AND e.kind = 'reconciliation'
-         GROUP BY p.currency
+        f"""
+        SELECT l.currency,
+               sum(CASE WHEN sd.match_no IS NOT NULL THEN l.treasury ELSE 0 END),
+               sum(CASE WHEN ml.li IS NOT NULL THEN l.treasury ELSE 0 END),
+               sum(CASE WHEN ml.li IS NULL AND hl.li IS NOT NULL THEN l.treasury ELSE 0 END)
+          FROM {LEDGER} l
+          LEFT JOIN {MATCH} ml ON ml.li = l.item
+          LEFT JOIN {SAME_DAY} sd ON sd.match_no = ml.match_no
+          LEFT JOIN {HELD} hl ON hl.li = l.item
+         WHERE l.in_day = 1 AND l.treasury <> 0
+         GROUP BY l.currency
         """,
         params,
     )
-    mine = f"FROM {LEDGER} l WHERE l.in_day = 1 AND l.treasury <> 0"
-    book_reconciled = _sums(
-        work,
-        f"SELECT l.currency, sum(l.treasury) {mine} AND EXISTS (SELECT 1 FROM {MATCH} m "
-        f"WHERE m.li = l.item AND m.match_no IN ({_SAME_DAY_GROUPS})) GROUP BY l.currency",
-        params,
-    )
-    book_matched = _sums(
-        work,
-        f"SELECT l.currency, sum(l.treasury) {mine} AND EXISTS (SELECT 1 FROM {MATCH} m WHERE m.li = l.item) "
-        "GROUP BY l.currency",
-        params,
-    )
-    book_open = _sums(
-        work,
-        f"SELECT l.currency, sum(l.treasury) {mine} AND EXISTS (SELECT 1 FROM {HELD} h WHERE h.li = l.item) "
-        f"AND NOT EXISTS (SELECT 1 FROM {MATCH} m WHERE m.li = l.item) GROUP BY l.currency",
-        params,
-    )
+    bank_reconciled = {c: v[1] for c, v in bank.items()}
+    bank_matched = {c: v[2] for c, v in bank.items()}
+    bank_open = {c: v[3] for c, v in bank.items()}
+    book_reconciliation = {c: v[1] for c, v in book.items()}
+    book_reconciled = {c: v[0] for c, v in items.items()}
+    book_matched = {c: v[1] for c, v in items.items()}
+    book_open = {c: v[2] for c, v in items.items()}
+    bank = {c: (v[0],) for c, v in bank.items()}
+    book = {c: (v[0],) for c, v in book.items()}
     statements = work.run(
         """
         SELECT currency, statement_id, account, opening_minor, closing_minor FROM recon_import_statements
@@ -118,7 +118,7 @@ def balance_check(
     ).all()
     checks = []
     for currency in sorted(set(currencies) & (set(bank) | set(book))):
-        bank_total, book_total = bank.get(currency, 0), book.get(currency, 0)
+        bank_total, book_total = bank.get(currency, (0,))[0], book.get(currency, (0,))[0]
         reconciled_bank, reconciled_book = bank_reconciled.get(currency, 0), book_reconciled.get(currency, 0)
         bank_elsewhere = bank_matched.get(currency, 0) - reconciled_bank
         book_elsewhere = book_matched.get(currency, 0) - reconciled_book
@@ -178,4 +178,6 @@ def balance_check(
                 )
             )
     sink.flush()
+    if not work.postgres:
+        work.run(f"DROP TABLE {SAME_DAY}")
     return checks

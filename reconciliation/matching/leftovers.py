@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import text
 
 from ledger.money import Money
-from reconciliation.matching.passes import free
 from reconciliation.matching.sink import ExceptionSink, Found
 from reconciliation.matching.work import EXPORT, LEDGER, MATCH, Work
 
@@ -73,22 +72,36 @@ def _fits(line: Line, hit: Hit) -> bool:
     return (line.cls, hit.cls) in _REPORT_PAIRS
 
 
-def _lines_with_hits(work: Work) -> Iterator[tuple[Line, list[Hit]]]:
+def _lines_with_hits(work: Work, facts: set[str]) -> Iterator[tuple[Line, list[Hit]]]:
+    # Only the lookups the ledger side can answer: joining on a column that is empty for every entry
+    # would compare each line with all of them.
+    by_reference = (
+        f"SELECT xs.item AS xi, l.item AS li FROM xs JOIN {LEDGER} l ON l.payment_ref = xs.reference"
+    )
+    lookups = [f"{by_reference} WHERE xs.reference <> ''"]
+    if "ledger:settlement" in facts:
+        lookups.append(
+            f"SELECT xs.item, l.item FROM xs JOIN {LEDGER} l ON l.settlement_ref = xs.batch_key"
+            " WHERE xs.batch_key <> ''"
+        )
+    if "ledger:import_line" in facts:
+        lookups.append(f"SELECT xs.item, l.item FROM xs JOIN {LEDGER} l ON l.import_line_ref = xs.line_key")
     rows = work.session.execute(
         text(f"""
+            WITH xs AS MATERIALIZED (
+                SELECT x.*, row_number() OVER (PARTITION BY x.src, x.reference, x.currency, x.amt
+                                               ORDER BY x.item) AS repeat
+                  FROM {EXPORT} x WHERE x.is_batch = 0 AND {work.free("x", "xi")}
+            ), hits AS ({" UNION ".join(lookups)})
             SELECT x.item, x.src, x.cls, x.amt, x.currency, x.day, x.reference, x.batch_key, x.reversal,
                    x.provider, x.import_id, x.item_no, x.repeat,
                    l.item, l.cls, l.cash, l.currency, l.day, l.taken, l.reversed_by, l.entry_id,
                    l.payment_ref, l.settlement_ref, l.provider, l.consulate, l.treasury,
                    CASE WHEN l.item IS NOT NULL AND EXISTS (SELECT 1 FROM {MATCH} m WHERE m.li = l.item)
                         THEN 1 ELSE 0 END
-              FROM (SELECT x.*, row_number() OVER (PARTITION BY x.src, x.reference, x.currency, x.amt
-                                                   ORDER BY x.item) AS repeat
-                      FROM {EXPORT} x WHERE x.is_batch = 0 AND {free("x", "xi")}) x
-              LEFT JOIN {LEDGER} l
-                ON (x.reference <> '' AND l.payment_ref = x.reference)
-                OR (x.batch_key <> '' AND l.settlement_ref = x.batch_key)
-                OR (l.import_line_ref = x.line_key)
+              FROM xs x
+              LEFT JOIN hits h ON h.xi = x.item
+              LEFT JOIN {LEDGER} l ON l.item = h.li
              ORDER BY x.item, l.item
         """),
         execution_options={"yield_per": 2000},
@@ -142,8 +155,8 @@ def _money(minor: int, currency: str) -> str:
     return str(Money(minor, currency))
 
 
-def export_leftovers(work: Work, sink: ExceptionSink) -> None:
-    for line, found in _lines_with_hits(work):
+def export_leftovers(work: Work, sink: ExceptionSink, facts: set[str]) -> None:
+    for line, found in _lines_with_hits(work, facts):
         hits = [replace(hit, entry_id=work.as_uuid(hit.entry_id)) for hit in found]
         fitting = [hit for hit in hits if _fits(line, hit)]
         free_hits = [
@@ -248,7 +261,7 @@ def ledger_leftovers(work: Work, sink: ExceptionSink, import_ids: Sequence[int])
                           OR (l.settlement_ref <> '' AND EXISTS (
                               {elsewhere.format(column="batch_reference", key="settlement_ref")}))
                         THEN 1 ELSE 0 END
-              FROM {LEDGER} l WHERE l.in_day = 1 AND {free("l", "li")}
+              FROM {LEDGER} l WHERE l.in_day = 1 AND {work.free("l", "li")}
              ORDER BY l.item
         """),
         execution_options={"yield_per": 2000},

@@ -13,18 +13,9 @@ from typing import Any
 from sqlalchemy import text
 
 from reconciliation.matching.sink import ExceptionSink, Found
-from reconciliation.matching.work import CAND, EXPORT, HELD, INSERT_MATCH, LEDGER, MATCH, Work
+from reconciliation.matching.work import CAND, EXPORT, INSERT_MATCH, LEDGER, MATCH, Work
 
 RES = "recon_w_res"
-
-
-def free(alias: str, side: str) -> str:
-    """SQL: the item `alias` of side `li`/`xi` is in no match and held by no exception."""
-    return (
-        f"{alias}.taken = 0"
-        f" AND NOT EXISTS (SELECT 1 FROM {MATCH} fm WHERE fm.{side} = {alias}.item)"
-        f" AND NOT EXISTS (SELECT 1 FROM {HELD} fh WHERE fh.{side} = {alias}.item)"
-    )
 
 
 # Which export lines may stand for which ledger entries, by reference: a treasury line for any payment
@@ -48,6 +39,7 @@ class ReferenceRule:
     x_key: str
     l_key: str
     with_details: bool = False  # a batch line matched whole brings its details into the match
+    needs: tuple[str, ...] = ()  # facts of the run's sides without which the rule has nothing to pair
 
 
 REFERENCE_RULES = (
@@ -57,6 +49,7 @@ REFERENCE_RULES = (
         "l.payment_ref <> '' AND l.cls <> 'settlement'",
         "reference",
         "payment_ref",
+        needs=("export:treasury",),
     ),
     ReferenceRule(
         "report-reference",
@@ -65,6 +58,7 @@ REFERENCE_RULES = (
         "l.payment_ref <> '' AND l.cls IN ('capture', 'refund', 'chargeback', 'reversal')",
         "reference",
         "payment_ref",
+        needs=("export:settlement",),
     ),
     ReferenceRule(
         "payout-reference",
@@ -73,6 +67,7 @@ REFERENCE_RULES = (
         "batch_key",
         "settlement_ref",
         with_details=True,
+        needs=("ledger:settlement",),
     ),
     ReferenceRule(
         "import-line",
@@ -81,6 +76,7 @@ REFERENCE_RULES = (
         "line_key",
         "import_line_ref",
         with_details=True,
+        needs=("ledger:import_line",),
     ),
 )
 BATCH_DETAIL_RULE = ReferenceRule(
@@ -230,35 +226,54 @@ def apply_resolutions(work: Work) -> list[tuple[int, str]]:
 # Pass 1 and the batch details of pass 2: pairs by reference -----------------------------------------------
 
 
-def stage_pairs(work: Work, rule: ReferenceRule) -> int:
-    """Candidate pairs of a reference rule into the staging table: equal key, currency and amount.
+def _pairs(work: Work, rule: ReferenceRule) -> str:
+    """SQL of a reference rule's pairs (xi, li, currency, cash, amt): equal key, currency and amount.
 
     Several items with the same key and amount on a side (a line sent twice, a payment posted twice) are
     paired in order of closeness to the business day, then of position: the first with the first; the
     rest stay free and are found to be duplicates. Pairs further apart than the window stay free too.
     """
-    work.run(f"DELETE FROM {CAND}")
     day = work.day.number
-    return int(
-        work.run(
-            f"""
-            INSERT INTO {CAND} (xi, li, rule)
-            SELECT x.item, l.item, :rule
-              FROM (SELECT x.item, x.{rule.x_key} AS k1, x.currency, x.amt, x.day,
-                           row_number() OVER (PARTITION BY x.{rule.x_key}, x.currency, x.amt
-                                              ORDER BY abs(x.day - {day}), x.item) AS k
-                      FROM {EXPORT} x WHERE {rule.x_where} AND {free("x", "xi")}) x
-              JOIN (SELECT l.item, l.{rule.l_key} AS k1, l.currency, l.cash, l.day,
-                           row_number() OVER (PARTITION BY l.{rule.l_key}, l.currency, l.cash
-                                              ORDER BY abs(l.day - {day}), l.item) AS k
-                      FROM {LEDGER} l WHERE {rule.l_where} AND {free("l", "li")}) l
-                ON l.k1 = x.k1 AND l.currency = x.currency AND l.cash = x.amt AND l.k = x.k
-             WHERE abs(x.day - l.day) <= :window
-            """,
-            {"rule": rule.name, "window": work.window_days},
-        ).rowcount
-        or 0
+    return f"""
+        SELECT x.item AS xi, l.item AS li, x.currency, l.cash, x.amt, l.entry_id, x.import_id, x.item_no
+          FROM (SELECT x.item, x.{rule.x_key} AS k1, x.currency, x.amt, x.day, x.import_id, x.item_no,
+                       row_number() OVER (PARTITION BY x.{rule.x_key}, x.currency, x.amt
+                                          ORDER BY abs(x.day - {day}), x.item) AS k
+                  FROM {EXPORT} x WHERE {rule.x_where} AND {work.free("x", "xi")}) x
+          JOIN (SELECT l.item, l.{rule.l_key} AS k1, l.currency, l.cash, l.day, l.entry_id,
+                       row_number() OVER (PARTITION BY l.{rule.l_key}, l.currency, l.cash
+                                          ORDER BY abs(l.day - {day}), l.item) AS k
+                  FROM {LEDGER} l WHERE {rule.l_where} AND {work.free("l", "li")}) l
+            ON l.k1 = x.k1 AND l.currency = x.currency AND l.cash = x.amt AND l.k = x.k
+         WHERE abs(x.day - l.day) <= {int(work.window_days)}
+    """
+
+
+def stage_pairs(work: Work, rule: ReferenceRule) -> int:
+    """A rule's pairs into the staging table, for passes that judge them together (batch details)."""
+    work.run(f"DELETE FROM {CAND}")
+    inserted = work.run(
+        f"INSERT INTO {CAND} (xi, li, rule) SELECT z.xi, z.li, :rule FROM ({_pairs(work, rule)}) z",
+        {"rule": rule.name},
     )
+    return int(inserted.rowcount or 0)
+
+
+def match_pairs(work: Work, rule: ReferenceRule, pass_: str) -> int:
+    """A rule's pairs straight into the matches, one match each (numbered by their line: no sort), with
+    the ids the record needs, so that recording a million matches joins nothing."""
+    base = work.next_match_no()
+    inserted = work.run(
+        f"""
+        INSERT INTO {MATCH} (match_no, member_no, pass, rule, li, xi, currency, ledger_amount, export_amount,
+                             entry_id, import_id, item_no)
+        SELECT {base} + z.xi, 1, :pass, :rule, z.li, z.xi, z.currency, z.cash, z.amt, z.entry_id, z.import_id,
+               z.item_no
+          FROM ({_pairs(work, rule)}) z
+        """,
+        {"pass": pass_, "rule": rule.name},
+    )
+    return int(inserted.rowcount or 0)
 
 
 def confirm_staged(work: Work, pass_: str, rule: str) -> int:
@@ -291,25 +306,27 @@ def attach_details(work: Work, rule: str) -> None:
     )
 
 
-def exact_pass(work: Work) -> dict[str, int]:
+def exact_pass(work: Work, facts: set[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for rule in REFERENCE_RULES:
-        stage_pairs(work, rule)
-        counts[rule.name] = confirm_staged(work, "exact", rule.name)
+        if not all(fact in facts for fact in rule.needs):
+            continue
+        counts[rule.name] = match_pairs(work, rule, "exact")
         if rule.with_details and counts[rule.name]:
             attach_details(work, rule.name)
-    work.analyze()
+    work.index_matches()
+    work.narrow()
     return counts
 
 
 # Pass 2: aggregates ----------------------------------------------------------------------------------------
 
 
-def batch_pass(work: Work) -> dict[str, int]:
+def batch_pass(work: Work, facts: set[str]) -> dict[str, int]:
     """A bank's batch entry (several transaction details) matches when every detail matches a ledger
     entry by reference and amount: one match for the entry and all its details. Details of a batch
     that is not wholly explained still match one by one."""
-    if not work.scalar(f"SELECT count(*) FROM {EXPORT} WHERE parent IS NOT NULL"):
+    if "export:batch" not in facts:
         return {}
     stage_pairs(work, BATCH_DETAIL_RULE)
     base = work.next_match_no()
@@ -322,7 +339,7 @@ def batch_pass(work: Work) -> dict[str, int]:
         {INSERT_MATCH}
         SELECT {base} + row_number() OVER (ORDER BY p.item), 1, 'aggregate', 'batch', NULL, p.item,
                p.currency, NULL, p.amt
-          FROM {EXPORT} p WHERE p.item IN ({complete}) AND {free("p", "xi")}
+          FROM {EXPORT} p WHERE p.item IN ({complete}) AND {work.free("p", "xi")}
     """).rowcount
     work.run(f"""
         {INSERT_MATCH}
@@ -338,11 +355,11 @@ def batch_pass(work: Work) -> dict[str, int]:
     return {"batch": int(batches or 0), "batch-detail": details}
 
 
-def payout_pass(work: Work, sink: ExceptionSink) -> dict[str, int]:
+def payout_pass(work: Work, sink: ExceptionSink, facts: set[str]) -> dict[str, int]:
     """A payout on the treasury account against the acquirer's settlement report: its amount is the
     report's net for that payout (captures - refunds - chargebacks - fees). With a ledger settlement
     entry already matched to the payout, the report's fees must equal the fees the entry booked."""
-    if not work.scalar(f"SELECT count(*) FROM {EXPORT} WHERE src = 'settlement'"):
+    if "export:settlement" not in facts:
         return {}
     report = f"""
         SELECT s.batch_reference AS payout, s.currency, sum(s.amount) AS net, sum(coalesce(s.fee, 0)) AS fee,
@@ -354,13 +371,14 @@ def payout_pass(work: Work, sink: ExceptionSink) -> dict[str, int]:
         SELECT s.item, s.batch_reference, s.currency, s.import_id, s.item_no FROM {EXPORT} s
          WHERE s.src = 'settlement'
            AND s.cls NOT IN ('capture', 'refund', 'chargeback', 'chargeback_reversal')
-           AND {free("s", "xi")}
+           AND {work.free("s", "xi")}
     """
     payouts = work.run(f"""
         SELECT x.item, x.amount, x.currency, x.batch_key, x.import_id, x.item_no, r.net, r.fee, r.lines
           FROM (SELECT x.*, row_number() OVER (PARTITION BY x.batch_key, x.currency ORDER BY x.item) AS k
                   FROM {EXPORT} x
-                 WHERE x.src = 'treasury' AND x.parent IS NULL AND x.batch_key <> '' AND {free("x", "xi")}) x
+                 WHERE x.src = 'treasury' AND x.parent IS NULL AND x.batch_key <> ''
+                   AND {work.free("x", "xi")}) x
           JOIN ({report}) r ON r.payout = x.batch_key AND r.currency = x.currency
          WHERE x.k = 1
          ORDER BY x.item
@@ -502,21 +520,28 @@ def tolerance_candidates(work: Work, tolerances: dict[str, int]) -> list[Any]:
         ),
         ("batch_key", "settlement_ref", "x.batch_key <> '' AND x.src = 'treasury' AND l.cls = 'settlement'"),
     ):
+        # The pairs first (few: the free items left after the exact passes), their uniqueness after.
         pairs.extend(
             work.run(
                 f"""
-                SELECT x.item, l.item, x.amt, l.cash, x.currency, l.entry_id, l.cls, l.treasury, l.provider,
-                       l.consulate, l.payment_ref, l.settlement_ref, x.line_key, l.day
-                  FROM {EXPORT} x JOIN {LEDGER} l ON l.{key_l} = x.{key_x} AND l.currency = x.currency
-                 WHERE {where} AND {free("x", "xi")} AND {free("l", "li")}
-                   AND x.amt <> l.cash AND (x.amt > 0) = (l.cash > 0)
-                   AND abs(x.amt - l.cash) <= {limit} AND abs(x.day - l.day) <= :window
-                   AND (SELECT count(*) FROM {EXPORT} x2 WHERE x2.{key_x} = x.{key_x} AND x2.src = x.src
-                          AND {free("x2", "xi")}) = 1
+                WITH p AS MATERIALIZED (
+                    SELECT x.item AS xi, l.item AS li, x.amt, l.cash, x.currency, l.entry_id, l.cls,
+                           l.treasury, l.provider, l.consulate, l.payment_ref, l.settlement_ref, x.line_key,
+                           l.day, x.{key_x} AS kx, l.{key_l} AS kl, x.src
+                      FROM {EXPORT} x JOIN {LEDGER} l ON l.{key_l} = x.{key_x} AND l.currency = x.currency
+                     WHERE {where} AND {work.free("x", "xi")} AND {work.free("l", "li")}
+                       AND x.amt <> l.cash AND (x.amt > 0) = (l.cash > 0)
+                       AND abs(x.amt - l.cash) <= {limit} AND abs(x.day - l.day) <= :window
+                )
+                SELECT p.xi, p.li, p.amt, p.cash, p.currency, p.entry_id, p.cls, p.treasury, p.provider,
+                       p.consulate, p.payment_ref, p.settlement_ref, p.line_key, p.day
+                  FROM p
+                 WHERE (SELECT count(*) FROM {EXPORT} x2
+                         WHERE x2.{key_x} = p.kx AND x2.src = p.src AND {work.free("x2", "xi")}) = 1
                    AND (SELECT count(*) FROM {LEDGER} l2
-                         WHERE l2.{key_l} = l.{key_l} AND {free("l2", "li")}) = 1
-                 ORDER BY x.item
-            """,
+                         WHERE l2.{key_l} = p.kl AND {work.free("l2", "li")}) = 1
+                 ORDER BY p.xi
+                """,
                 {"window": work.window_days},
             ).all()
         )
@@ -529,7 +554,7 @@ def reversal_pass(work: Work) -> int:
     pairs = work.run(f"""
         SELECT a.item, b.item, a.currency, a.cash, b.cash FROM {LEDGER} a
           JOIN {LEDGER} b ON b.reverses_id = a.entry_id AND b.currency = a.currency
-         WHERE (a.in_day = 1 OR b.in_day = 1) AND {free("a", "li")} AND {free("b", "li")}
+         WHERE (a.in_day = 1 OR b.in_day = 1) AND {work.free("a", "li")} AND {work.free("b", "li")}
          ORDER BY a.item
     """).all()
     base = work.next_match_no()

@@ -24,7 +24,6 @@ from typing import Any
 
 from sqlalchemy import text
 
-from reconciliation.matching.passes import free
 from reconciliation.matching.sink import ExceptionSink, Found
 from reconciliation.matching.work import EXPORT, INSERT_MATCH, LEDGER, Work
 
@@ -76,29 +75,28 @@ def evidence(candidate: Candidate) -> str | None:
 def candidates(work: Work, max_candidates: int) -> list[Candidate]:
     """Free treasury lines and free ledger items of equal amount and currency within the window, where
     neither carries a reference the other side knows (those are for the leftovers to explain)."""
+    # NOT IN over an uncorrelated list: one hashed lookup table, not one probe per row.
     x_free = f"""
         SELECT x.* FROM {EXPORT} x
-         WHERE x.src = 'treasury' AND x.is_batch = 0 AND {free("x", "xi")}
-           AND NOT (x.reference <> '' AND EXISTS (SELECT 1 FROM {LEDGER} h WHERE h.payment_ref = x.reference))
-           AND NOT (x.batch_key <> '' AND EXISTS (
-                SELECT 1 FROM {LEDGER} h WHERE h.settlement_ref = x.batch_key))
+         WHERE x.src = 'treasury' AND x.is_batch = 0 AND {work.free("x", "xi")}
+           AND x.reference NOT IN (SELECT payment_ref FROM {LEDGER} WHERE payment_ref <> '')
+           AND x.batch_key NOT IN (SELECT settlement_ref FROM {LEDGER} WHERE settlement_ref <> '')
     """
     l_free = f"""
         SELECT l.* FROM {LEDGER} l
-         WHERE {free("l", "li")}
-           AND NOT (l.payment_ref <> '' AND EXISTS (
-                SELECT 1 FROM {EXPORT} h WHERE h.reference = l.payment_ref))
-           AND NOT (l.settlement_ref <> '' AND EXISTS (
-                SELECT 1 FROM {EXPORT} h WHERE h.batch_key = l.settlement_ref))
+         WHERE {work.free("l", "li")}
+           AND l.payment_ref NOT IN (SELECT reference FROM {EXPORT} WHERE reference <> '')
+           AND l.settlement_ref NOT IN (SELECT batch_key FROM {EXPORT} WHERE batch_key <> '')
     """
     rows = work.run(
         f"""
         WITH xs AS ({x_free}), ls AS ({l_free}),
              xc AS (SELECT currency, amt, count(*) AS n FROM xs GROUP BY currency, amt),
              lc AS (SELECT currency, cash, count(*) AS n FROM ls GROUP BY currency, cash)
-        SELECT x.item, l.item, x.currency, x.amt, x.reference, x.batch_reference, x.description,
+        SELECT x.item, l.item, x.currency, x.amt, x.reference, x.batch_reference, il.description,
                l.payment_ref, l.settlement_ref, l.treasury, l.entry_id, x.import_id, x.item_no
           FROM xs x
+          JOIN recon_import_lines il ON il.import_id = x.import_id AND il.item_no = x.item_no
           JOIN xc ON xc.currency = x.currency AND xc.amt = x.amt AND xc.n <= :most
           JOIN ls l ON l.currency = x.currency AND l.cash = x.amt AND abs(l.day - x.day) <= :window
           JOIN lc ON lc.currency = l.currency AND lc.cash = l.cash AND lc.n <= :most

@@ -21,7 +21,9 @@ EXPORT = "recon_w_export"
 MATCH = "recon_w_match"
 CAND = "recon_w_cand"
 HELD = "recon_w_held"
-TABLES = (LEDGER, EXPORT, MATCH, CAND, HELD)
+FREE_X = "recon_w_free_x"
+FREE_L = "recon_w_free_l"
+TABLES = (LEDGER, EXPORT, MATCH, CAND, HELD, FREE_X, FREE_L)
 MATCH_COLUMNS_ROUNDING = (
     "match_no, member_no, pass, rule, li, xi, currency, ledger_amount, export_amount, rounding_entry_id"
 )
@@ -53,6 +55,7 @@ class Work:
         self.day = business_day
         self.window_days = window_days
         self.search_days = search_days
+        self.narrowed = False
 
     # SQL helpers ---------------------------------------------------------------------------------------
 
@@ -69,6 +72,45 @@ class Work:
     def as_uuid(value: Any) -> uuid.UUID:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(bytes=bytes(value))
 
+    def free(self, alias: str, side: str) -> str:
+        """SQL: the item `alias` of side `li`/`xi` is in no match and held by no exception (and not taken)."""
+        if self.narrowed:
+            return f"{alias}.item IN (SELECT item FROM {FREE_X if side == 'xi' else FREE_L})"
+        return (
+            f"{alias}.taken = 0"
+            f" AND NOT EXISTS (SELECT 1 FROM {MATCH} fm WHERE fm.{side} = {alias}.item)"
+            f" AND NOT EXISTS (SELECT 1 FROM {HELD} fh WHERE fh.{side} = {alias}.item)"
+        )
+
+    def narrow(self) -> None:
+        """Once the exact passes matched the bulk, the free items are few: they are kept in two small
+        tables that later passes start from (and `refresh` keeps true), so that no pass scans both sides
+        again, and the planner knows how few they are."""
+        suffix = " ON COMMIT DROP" if self.postgres else ""
+        for table, source, alias, side in ((FREE_X, EXPORT, "x", "xi"), (FREE_L, LEDGER, "l", "li")):
+            self.run(f"CREATE TEMP TABLE {table} (item integer PRIMARY KEY){suffix}")
+            free = self.free(alias, side)
+            self.run(f"INSERT INTO {table} (item) SELECT {alias}.item FROM {source} {alias} WHERE {free}")
+        self.narrowed = True
+        self._analyze_free()
+
+    def refresh(self) -> None:
+        """Between passes: items a pass matched or an exception now holds are no longer free."""
+        if not self.narrowed:
+            return
+        for table, side in ((FREE_X, "xi"), (FREE_L, "li")):
+            # One indexed look-up per free item (they are few), not a scan of every match.
+            self.run(f"""
+                DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {MATCH} m WHERE m.{side} = {table}.item)
+                   OR EXISTS (SELECT 1 FROM {HELD} h WHERE h.{side} = {table}.item)
+            """)
+        self._analyze_free()
+
+    def _analyze_free(self) -> None:
+        if self.postgres:
+            self.run(f"ANALYZE {FREE_X}")
+            self.run(f"ANALYZE {FREE_L}")
+
     def next_match_no(self) -> int:
         return int(self.scalar(f"SELECT coalesce(max(match_no), 0) FROM {MATCH}") or 0)
 
@@ -80,8 +122,10 @@ class Work:
         if not self.postgres:
             self.drop()  # a run that failed on this pooled connection may have left them
         else:
-            # Hash joins and sorts of a million rows stay in memory (on the server, for this run only).
-            self.run("SET LOCAL work_mem = '128MB'")
+            # Hash joins and sorts of a million rows stay in memory (on the server, for this run only);
+            # no JIT: the big statements are few and simple, and compiling them costs seconds each.
+            self.run("SET LOCAL work_mem = '256MB'")
+            self.run("SET LOCAL jit = off")
         self.run(f"""
             CREATE TEMP TABLE {LEDGER} (
                 item integer PRIMARY KEY, entry_id {uuid_type} NOT NULL, kind text NOT NULL,
@@ -99,7 +143,7 @@ class Work:
                 parent integer, is_batch smallint NOT NULL, src text NOT NULL, cls text NOT NULL,
                 amt bigint NOT NULL, amount bigint NOT NULL, fee bigint, currency text NOT NULL,
                 reference text NOT NULL, batch_reference text NOT NULL, batch_key text NOT NULL,
-                line_key text NOT NULL, description text NOT NULL, counterparty text NOT NULL,
+                line_key text NOT NULL,
                 provider text NOT NULL, day integer NOT NULL, reversal smallint NOT NULL,
                 taken smallint NOT NULL DEFAULT 0
             ){suffix}
@@ -108,38 +152,54 @@ class Work:
             CREATE TEMP TABLE {MATCH} (
                 match_no integer NOT NULL, member_no integer NOT NULL, pass text NOT NULL, rule text NOT NULL,
                 li integer, xi integer, currency text NOT NULL, ledger_amount bigint, export_amount bigint,
-                rounding_entry_id {uuid_type}, PRIMARY KEY (match_no, member_no)
+                rounding_entry_id {uuid_type}, entry_id {uuid_type}, import_id integer, item_no integer,
+                PRIMARY KEY (match_no, member_no)
             ){suffix}
         """)
         self.run(f"CREATE TEMP TABLE {CAND} (xi integer, li integer, rule text){suffix}")
         self.run(f"CREATE TEMP TABLE {HELD} (xi integer, li integer){suffix}")
 
-    def index(self) -> None:
-        """Indexes once the sides are loaded (cheaper than keeping them up while loading), then statistics:
-        PostgreSQL's autovacuum never analyzes TEMP tables, and its plans need the row counts."""
-        for table, columns in (
-            (LEDGER, ("payment_ref",)),
-            (LEDGER, ("settlement_ref",)),
-            (EXPORT, ("reference",)),
-            (EXPORT, ("batch_key",)),
-            (EXPORT, ("parent",)),
-            (MATCH, ("li",)),
-            (MATCH, ("xi",)),
-            (HELD, ("li",)),
-            (HELD, ("xi",)),
-        ):
-            name = f"{table}_{'_'.join(columns)}"
-            self.run(f"CREATE INDEX {name} ON {table} ({', '.join(columns)})")
+    def index(self, facts: set[str]) -> None:
+        """Indexes once the sides are loaded, only for lookups of a few items by reference (the big joins
+        hash or merge); then statistics: PostgreSQL's autovacuum never analyzes TEMP tables."""
+        self.run(f"CREATE INDEX {LEDGER}_payment_ref ON {LEDGER} (payment_ref)")
+        if "ledger:settlement" in facts:
+            self.run(f"CREATE INDEX {LEDGER}_settlement_ref ON {LEDGER} (settlement_ref)")
+        for side in ("li", "xi"):
+            self.run(f"CREATE INDEX {HELD}_{side} ON {HELD} ({side})")
+        self.analyze()
+
+    def index_matches(self) -> None:
+        """After the bulk of the matches is in: for the passes that look up a few items."""
+        self.run(f"CREATE INDEX {MATCH}_li ON {MATCH} (li)")
+        self.run(f"CREATE INDEX {MATCH}_xi ON {MATCH} (xi)")
         self.analyze()
 
     def analyze(self) -> None:
         if self.postgres:
+            # A small sample is enough to know the sizes; the default one takes seconds on a million rows.
+            self.run("SET LOCAL default_statistics_target = 10")
             for table in (LEDGER, EXPORT, MATCH):
                 self.run(f"ANALYZE {table}")
+            self.run("RESET default_statistics_target")
 
     def drop(self) -> None:
         for table in TABLES:
             self.run(f"DROP TABLE IF EXISTS {table}")
+
+    def facts(self) -> set[str]:
+        """What the two sides hold, so that passes with nothing to look at are skipped."""
+        found = {f"export:{src}" for (src,) in self.run(f"SELECT DISTINCT src FROM {EXPORT}")}
+        found |= {
+            f"export:{kind}"
+            for (kind,) in self.run(f"SELECT 'batch' FROM {EXPORT} WHERE parent IS NOT NULL LIMIT 1")
+        }
+        found |= {f"ledger:{cls}" for (cls,) in self.run(f"SELECT DISTINCT cls FROM {LEDGER}")}
+        found |= {
+            "ledger:import_line"
+            for _ in self.run(f"SELECT 1 FROM {LEDGER} WHERE import_line_ref <> '' LIMIT 1")
+        }
+        return found
 
     # Loading the two sides ---------------------------------------------------------------------------
 
@@ -154,22 +214,28 @@ class Work:
 
     def load_ledger(self, currencies: Sequence[str]) -> int:
         """The ledger side: every entry that moves a clearing or treasury account within the search range,
-        one item per entry and currency, with its expected cash (treasury movement, else clearing)."""
+        one item per entry and currency, with its expected cash (treasury movement, else clearing).
+
+        Only the postings on those accounts (and acquirer fees) are summed, per entry; the entries' own
+        columns are joined afterwards, by key.
+        """
         bounds = self.day.boundaries(self.search_days)
         low, high = to_micros(bounds[0][1]), to_micros(bounds[-1][1])
         day_start, day_end = to_micros(self.day.start), to_micros(self.day.end)
         wanted = ", ".join(f"'{currency}'" for currency in currencies if currency.isalpha())
+        # Entries and their postings are both read in key order and merged, so the groups come out in
+        # entry order and numbering them needs no sort; the entry's own columns depend on its key.
         result = self.run(f"""
             INSERT INTO {LEDGER} (item, entry_id, kind, cls, currency, cash, treasury, gross, fee, provider,
                 consulate, payment_ref, settlement_ref, import_line_ref, effective_at, day, in_day,
-                reverses_id, reversed_by)
-            SELECT row_number() OVER (ORDER BY s.effective_at, s.entry_id, s.currency),
+                reverses_id)
+            SELECT row_number() OVER (ORDER BY s.entry_id, s.currency),
                    s.entry_id, s.kind, {LEDGER_CLASS}, s.currency,
                    CASE WHEN s.treasury <> 0 THEN s.treasury ELSE s.clearing END,
                    s.treasury, -s.clearing, s.fee, s.provider, s.consulate, s.payment_ref, s.settlement_ref,
                    s.import_line_ref, s.effective_at, {self.day_case("s.effective_at")},
                    CASE WHEN s.effective_at >= {day_start} AND s.effective_at < {day_end} THEN 1 ELSE 0 END,
-                   s.reverses_id, r.id
+                   s.reverses_id
               FROM (
                 SELECT e.id AS entry_id, e.kind, p.currency, e.effective_at, e.consulate, e.payment_ref,
                        e.settlement_ref, e.import_line_ref, e.reverses_id,
@@ -183,14 +249,19 @@ class Work:
                  WHERE e.effective_at >= {low} AND e.effective_at < {high}
                    AND p.effective_at >= {low} AND p.effective_at < {high}
                    AND e.kind <> 'reconciliation' AND p.currency IN ({wanted or "''"})
-                 GROUP BY e.id, e.kind, p.currency, e.effective_at, e.consulate, e.payment_ref,
-                          e.settlement_ref, e.import_line_ref, e.reverses_id
+                 GROUP BY e.id, p.currency
               ) s
-              LEFT JOIN entries r ON r.reverses_id = s.entry_id
              WHERE s.treasury <> 0
                 OR (s.clearing <> 0 AND s.kind IN ({PAYMENT_EVENTS}))
                 OR (s.clearing <> 0 AND s.kind = 'reversal' AND EXISTS (
                     SELECT 1 FROM entries o WHERE o.id = s.reverses_id AND o.kind IN ({PAYMENT_EVENTS})))
+        """)
+        # Which of them were reversed (at any time): few entries are, and the index on reverses_id finds
+        # them without reading every entry.
+        self.run(f"""
+            UPDATE {LEDGER}
+               SET reversed_by = (SELECT r.id FROM entries r WHERE r.reverses_id = {LEDGER}.entry_id)
+             WHERE entry_id IN (SELECT reverses_id FROM entries WHERE reverses_id IS NOT NULL)
         """)
         return int(result.rowcount or 0)
 
@@ -201,7 +272,7 @@ class Work:
         detail_suffix = "CASE WHEN l.detail_no > 0 THEN ':' || CAST(l.detail_no AS TEXT) ELSE '' END"
         result = self.run(f"""
             INSERT INTO {EXPORT} (item, import_id, item_no, parent, is_batch, src, cls, amt, amount, fee,
-                currency, reference, batch_reference, batch_key, line_key, description, counterparty,
+                currency, reference, batch_reference, batch_key, line_key,
                 provider, day, reversal)
             SELECT row_number() OVER (ORDER BY l.import_id, l.item_no), l.import_id, l.item_no,
                    -- Items are numbered without gaps within an import and kept in that order here, so a
@@ -218,7 +289,7 @@ class Work:
                    l.amount, l.fee, l.currency, l.reference, l.batch_reference,
                    CASE WHEN l.batch_reference <> '' THEN l.batch_reference ELSE l.reference END,
                    substr(i.sha256, 1, 16) || ':' || CAST(l.line_number AS TEXT) || {detail_suffix},
-                   l.description, l.counterparty, l.provider, l.booking_day, l.reversal
+                   l.provider, l.booking_day, l.reversal
               FROM recon_import_lines l JOIN recon_imports i ON i.id = l.import_id
              WHERE l.import_id IN ({ids})
         """)

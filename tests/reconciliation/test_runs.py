@@ -189,3 +189,22 @@ def test_the_balance_check_reports_bank_and_book_per_account(
     assert check["book_movement"] == 0  # the payment is still in the clearing account
     assert check["bank_matched_otherwise"] == 12500
     assert check["status"] == "explained"
+
+
+def test_the_ledger_digest_is_the_same_bytes_however_it_is_read(pg_db: Database, settings: Settings) -> None:
+    from reconciliation.days import BusinessDay
+    from reconciliation.matching.work import Work
+    from reconciliation.runs import _ledger_digest
+
+    day = past_day(settings)
+    for number in range(30):
+        capture(pg_db, settings, day, f"ET-PAY-{number:04d}", 1000 + number)
+    with pg_db.write() as session:
+        work = Work(session, BusinessDay(day, settings.service.treasury.timezone), window_days=3, search_days=10)
+        work.create()
+        work.load_ledger(["EUR"])
+        in_database = _ledger_digest(work)
+        work.postgres = False  # the row-by-row reading SQLite uses
+        row_by_row = _ledger_digest(work)
+        session.rollback()
+    assert in_database == row_by_row
