@@ -57,7 +57,9 @@ def test_an_auditor_uploads_runs_reads_and_resolves(
     day = past_day(settings)
     capture(db, settings, day, "ET-PAY-0001", 12500)
     capture(db, settings, day, "ET-PAY-0002", 6000)
-    data = export(day, ("125.00", "EUR", "ET-PAY-0001"), ("60.00", "EUR", "ET-PAY-O002"), ("5000.00", "EUR", ""))
+    data = export(
+        day, ("125.00", "EUR", "ET-PAY-0001"), ("60.00", "EUR", "ET-PAY-O002"), ("5000.00", "EUR", "")
+    )
 
     uploaded = _upload(client, keys, data)
     assert uploaded.status_code == 201, uploaded.text
@@ -129,7 +131,9 @@ def test_an_auditor_uploads_runs_reads_and_resolves(
     assert own.headers["content-type"] == PROBLEM
     assert "another auditor" in own.json()["detail"]
     approved = client.post(
-        f"/reconciliation/resolutions/{resolution}/approve", json={"reason": "letter seen"}, headers=_second_auditor(db)
+        f"/reconciliation/resolutions/{resolution}/approve",
+        json={"reason": "letter seen"},
+        headers=_second_auditor(db),
     )
     assert approved.status_code == 201, approved.text
     assert len(approved.json()["entries"]) == 1
@@ -139,7 +143,9 @@ def test_an_auditor_uploads_runs_reads_and_resolves(
     assert detail["resolutions"][0]["actor"] != detail["resolutions"][1]["actor"]
 
 
-def test_a_malformed_upload_is_a_problem_listing_every_error(client: Client, keys: Keys, settings: Settings) -> None:
+def test_a_malformed_upload_is_a_problem_listing_every_error(
+    client: Client, keys: Keys, settings: Settings
+) -> None:
     day = past_day(settings)
     bad = export(day, ("12.345", "EUR", "R1"), ("1.00", "XXX", "R2"))
     response = _upload(client, keys, bad)
@@ -160,9 +166,13 @@ def test_resolving_checks_what_it_is_given(client: Client, keys: Keys) -> None:
     missing = client.post("/reconciliation/exceptions/42/post", json={"reason": "x"}, headers=keys.auditor)
     assert missing.status_code == 404
     assert missing.headers["content-type"] == PROBLEM
-    invalid = client.post("/reconciliation/exceptions/42/match", json={"reason": "x", "line": "a:b"}, headers=keys.auditor)
+    invalid = client.post(
+        "/reconciliation/exceptions/42/match", json={"reason": "x", "line": "a:b"}, headers=keys.auditor
+    )
     assert invalid.status_code == 400
     assert invalid.json()["errors"][0]["field"] == "line"
-    refused = client.post("/reconciliation/runs", json={"day": "2026-11-20", "imports": [7]}, headers=keys.auditor)
+    refused = client.post(
+        "/reconciliation/runs", json={"day": "2026-11-20", "imports": [7]}, headers=keys.auditor
+    )
     assert refused.status_code == 422
     assert refused.json()["detail"] == "no import 7"

@@ -390,14 +390,19 @@ def reconcile_part(quick: bool) -> Figures:
     missing = lines // 1000
     parsed = make_url(SERVER)
     name = f"etimbre_bench_recon_{secrets.token_hex(4)}"
-    admin_args = {
-        "host": parsed.host,
-        "port": parsed.port or 5432,
-        "user": parsed.username,
-        "autocommit": True,
-    }
-    with psycopg.connect(dbname=parsed.database or "postgres", **admin_args) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def admin() -> psycopg.Connection[tuple[Any, ...]]:
+        return psycopg.connect(
+            host=parsed.host,
+            port=parsed.port or 5432,
+            user=parsed.username,
+            password=parsed.password,
+            dbname=parsed.database or "postgres",
+            autocommit=True,
+        )
+
+    with admin() as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
     url = parsed.set(database=name).render_as_string(hide_password=False)
     day = _bench_day()
     try:
@@ -416,8 +421,8 @@ def reconcile_part(quick: bool) -> Figures:
             run = run_child("reconcile", json.dumps([url, imported["import_id"], day.isoformat()]))
             report = run_child("report", json.dumps([url, run["run_id"], str(Path(tmp) / "report.csv")]))
     finally:
-        with psycopg.connect(dbname=parsed.database or "postgres", **admin_args) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with admin() as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     expected = {"missing_in_export": missing, "missing_in_ledger": missing}
     assert run["exceptions"] == expected, run["exceptions"]
     assert baseline["pairs"] == lines - missing

@@ -14,7 +14,9 @@ from tests.reconciliation.helpers import capture, export, past_day
 from tests.reconciliation.statement_files import Entry, Stmt, camt053
 
 
-def etimbre(database_url: str, tmp_path: Path, *args: str, auditor: str | None = None) -> subprocess.CompletedProcess[str]:
+def etimbre(
+    database_url: str, tmp_path: Path, *args: str, auditor: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ETIMBRE_DATABASE_URL": database_url, "ETIMBRE_DATA_DIR": str(tmp_path)}
     env.pop("ETIMBRE_AUDITOR", None)
     if auditor is not None:
@@ -38,8 +40,18 @@ def test_a_daily_run_exits_3_while_exceptions_remain_and_0_once_all_match(
     file.write_bytes(export(day, ("125.00", "EUR", "ET-PAY-0001"), ("300.00", "EUR", "")))
     out = tmp_path / "reports"
     done = etimbre(
-        database_url, tmp_path, "reconcile", "--day", day.isoformat(), "--export", str(file),
-        "--profile", "treasury-default", "--out", str(out), "--quiet",
+        database_url,
+        tmp_path,
+        "reconcile",
+        "--day",
+        day.isoformat(),
+        "--export",
+        str(file),
+        "--profile",
+        "treasury-default",
+        "--out",
+        str(out),
+        "--quiet",
     )
     assert done.returncode == 3, done.stderr
     assert "1 exception(s)" in done.stdout
@@ -55,24 +67,47 @@ def test_a_daily_run_exits_3_while_exceptions_remain_and_0_once_all_match(
     assert nobody.returncode == 2
     assert "--auditor" in nobody.stderr
     posted = etimbre(
-        database_url, tmp_path, "reconcile", "post", str(exception["id"]), "--reason", "cash deposit",
+        database_url,
+        tmp_path,
+        "reconcile",
+        "post",
+        str(exception["id"]),
+        "--reason",
+        "cash deposit",
         auditor="A. Benali",
     )
     assert posted.returncode == 0, posted.stderr
     assert "pending approval" in posted.stdout  # 300.00 EUR is above the 100.00 EUR threshold
     resolution = posted.stdout.split()[1].rstrip(":")
-    own = etimbre(database_url, tmp_path, "reconcile", "approve", resolution, "--reason", "ok", auditor="A. Benali")
+    own = etimbre(
+        database_url, tmp_path, "reconcile", "approve", resolution, "--reason", "ok", auditor="A. Benali"
+    )
     assert own.returncode == 1
     assert "another auditor" in own.stderr
     approved = etimbre(
-        database_url, tmp_path, "reconcile", "approve", resolution, "--reason", "slip seen", auditor="S. Haddad"
+        database_url,
+        tmp_path,
+        "reconcile",
+        "approve",
+        resolution,
+        "--reason",
+        "slip seen",
+        auditor="S. Haddad",
     )
     assert approved.returncode == 0, approved.stderr
     assert "entries" in approved.stdout
 
     again = etimbre(
-        database_url, tmp_path, "reconcile", "--day", day.isoformat(), "--export", str(file),
-        "--profile", "treasury-default", "--json",
+        database_url,
+        tmp_path,
+        "reconcile",
+        "--day",
+        day.isoformat(),
+        "--export",
+        str(file),
+        "--profile",
+        "treasury-default",
+        "--json",
     )
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout.strip().splitlines()[-1])
@@ -90,8 +125,16 @@ def test_a_quarantined_statement_stops_the_run_with_its_reason(
     file = tmp_path / "stmt.xml"
     file.write_bytes(camt053(Stmt([Entry("100.00", account_ref="A1")], opening="0.00", closing="90.00")))
     done = etimbre(
-        database_url, tmp_path, "reconcile", "--day", past_day(settings).isoformat(), "--export", str(file),
-        "--profile", "camt053", "--quiet",
+        database_url,
+        tmp_path,
+        "reconcile",
+        "--day",
+        past_day(settings).isoformat(),
+        "--export",
+        str(file),
+        "--profile",
+        "camt053",
+        "--quiet",
     )
     assert done.returncode == 1
     assert "quarantined" in done.stderr

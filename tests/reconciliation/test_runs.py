@@ -200,7 +200,9 @@ def test_the_ledger_digest_is_the_same_bytes_however_it_is_read(pg_db: Database,
     for number in range(30):
         capture(pg_db, settings, day, f"ET-PAY-{number:04d}", 1000 + number)
     with pg_db.write() as session:
-        work = Work(session, BusinessDay(day, settings.service.treasury.timezone), window_days=3, search_days=10)
+        work = Work(
+            session, BusinessDay(day, settings.service.treasury.timezone), window_days=3, search_days=10
+        )
         work.create()
         work.load_ledger(["EUR"])
         in_database = _ledger_digest(work)
