@@ -26,13 +26,16 @@ from ledger.money import Money
 from ledger.services import clock
 from ledger.services.journal import post_entry
 from ledger.settings import ReconciliationSettings
-from reconciliation.days import BusinessDay
+from reconciliation.days import BusinessDay, today_in
 from reconciliation.matching import leftovers, passes, window
 from reconciliation.matching.balance import balance_check
 from reconciliation.matching.sink import ExceptionSink
 from reconciliation.matching.work import EXPORT, LEDGER, MATCH, MATCH_COLUMNS_ROUNDING, Work
 
 ENGINE_VERSION = "etimbre-reconcile/1"
+FIRST_DAY = date(
+    2000, 1, 1
+)  # no ledger predates it; dates near the calendar's ends cannot be searched around
 Progress = Callable[[str], None]
 
 
@@ -390,6 +393,12 @@ def reconcile_in(
     """The run inside the caller's unit of work (which must be a write transaction)."""
     if not plan.import_ids:
         raise RunRefusedError("give at least one import (the treasury export of the day)")
+    today = today_in(timezone, clock.now())
+    if not FIRST_DAY <= plan.day <= today:
+        raise RunRefusedError(
+            f"day {plan.day.isoformat()}: a business day from {FIRST_DAY.isoformat()} to today "
+            f"({today.isoformat()} in {timezone}) can be reconciled"
+        )
     phase = _Clock(progress)
     business_day = BusinessDay(plan.day, timezone)
     day = plan.day.isoformat()

@@ -16,7 +16,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,9 @@ from reconciliation.days import today_in
 from reconciliation.report_pdf import report_pdf
 from reconciliation.reports import report_csv, report_json
 
+# Ids are 32-bit in the database: larger numbers are refused as invalid, not looked up.
+ID_MAX = 2**31 - 1
+RowId = Annotated[int, PathParameter(ge=1, le=ID_MAX)]
 UPLOAD_LIMIT = 64 * 2**20  # larger files go through the CLI, which streams them from disk
 AUDITORS = requires(Role.AUDITOR)
 
@@ -162,7 +165,9 @@ class ReconciliationController(Controller):
         self,
         state: State,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-        before: Annotated[int | None, QueryParameter(ge=1, description="an import id: older ones")] = None,
+        before: Annotated[
+            int | None, QueryParameter(ge=1, le=ID_MAX, description="an import id: older ones")
+        ] = None,
     ) -> list[ImportOut]:
         database: Database = state.database
         with database.read() as session:
@@ -175,7 +180,7 @@ class ReconciliationController(Controller):
         responses=problems.responses(401, 403, 404),
         sync_to_thread=True,
     )
-    def get_import(self, state: State, import_id: FromPath[int]) -> ImportDetailOut:
+    def get_import(self, state: State, import_id: RowId) -> ImportDetailOut:
         database: Database = state.database
         with database.read() as session:
             return ImportDetailOut.of(imports.get_import(session, import_id))
@@ -232,7 +237,9 @@ class ReconciliationController(Controller):
         state: State,
         day: Annotated[date | None, QueryParameter(description="business day")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-        before: Annotated[int | None, QueryParameter(ge=1, description="a run id: older ones")] = None,
+        before: Annotated[
+            int | None, QueryParameter(ge=1, le=ID_MAX, description="a run id: older ones")
+        ] = None,
     ) -> list[RunOut]:
         database: Database = state.database
         with database.read() as session:
@@ -248,7 +255,7 @@ class ReconciliationController(Controller):
         responses=problems.responses(401, 403, 404),
         sync_to_thread=True,
     )
-    def get_run(self, state: State, run_id: FromPath[int]) -> RunOut:
+    def get_run(self, state: State, run_id: RowId) -> RunOut:
         database: Database = state.database
         with database.read() as session:
             return RunOut.of(runs.get_run(session, run_id))
@@ -261,7 +268,7 @@ class ReconciliationController(Controller):
         responses=problems.responses(401, 403, 404),
         sync_to_thread=True,
     )
-    def report_json(self, state: State, run_id: FromPath[int]) -> Response[bytes]:
+    def report_json(self, state: State, run_id: RowId) -> Response[bytes]:
         database: Database = state.database
         with database.read() as session:
             body = report_json(session, run_id)
@@ -275,7 +282,7 @@ class ReconciliationController(Controller):
         responses=problems.responses(401, 403, 404),
         sync_to_thread=True,
     )
-    def report_csv(self, state: State, run_id: FromPath[int]) -> Stream:
+    def report_csv(self, state: State, run_id: RowId) -> Stream:
         database: Database = state.database
         with database.read() as session:
             runs.get_run(session, run_id)  # a 404 before the stream starts
@@ -298,7 +305,7 @@ class ReconciliationController(Controller):
         responses=problems.responses(401, 403, 404),
         sync_to_thread=True,
     )
-    def report_pdf(self, state: State, run_id: FromPath[int]) -> Response[bytes]:
+    def report_pdf(self, state: State, run_id: RowId) -> Response[bytes]:
         database: Database = state.database
         with database.read() as session:
             body = report_pdf(session, run_id)
@@ -320,10 +327,10 @@ class ReconciliationController(Controller):
         category: Annotated[Category | None, QueryParameter()] = None,
         day: Annotated[date | None, QueryParameter(description="business day")] = None,
         bucket: Annotated[Bucket | None, QueryParameter(description="age in days")] = None,
-        run: Annotated[int | None, QueryParameter(ge=1)] = None,
+        run: Annotated[int | None, QueryParameter(ge=1, le=ID_MAX)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         after: Annotated[
-            int | None, QueryParameter(ge=0, description="the `next` of the previous page")
+            int | None, QueryParameter(ge=0, le=ID_MAX, description="the `next` of the previous page")
         ] = None,
     ) -> ExceptionPageOut:
         settings: Settings = state.settings
@@ -353,7 +360,7 @@ class ReconciliationController(Controller):
         responses=problems.responses(401, 403, 404),
         sync_to_thread=True,
     )
-    def get_exception(self, state: State, exception_id: FromPath[int]) -> ExceptionOut:
+    def get_exception(self, state: State, exception_id: RowId) -> ExceptionOut:
         settings: Settings = state.settings
         database: Database = state.database
         with database.read() as session:
@@ -370,7 +377,7 @@ class ReconciliationController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        exception_id: FromPath[int],
+        exception_id: RowId,
         data: JSONBody[MatchIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[ResolutionOut]:
@@ -415,7 +422,7 @@ class ReconciliationController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        exception_id: FromPath[int],
+        exception_id: RowId,
         data: JSONBody[PostIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[ResolutionOut]:
@@ -453,7 +460,7 @@ class ReconciliationController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        resolution_id: FromPath[int],
+        resolution_id: RowId,
         data: JSONBody[DecisionIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[ResolutionOut]:
@@ -486,7 +493,7 @@ class ReconciliationController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        resolution_id: FromPath[int],
+        resolution_id: RowId,
         data: JSONBody[DecisionIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[ResolutionOut]:

@@ -17,6 +17,7 @@ CURRENCY = r"^[A-Z]{3}$"
 PROFILE = r"^[a-z0-9][a-z0-9-]{0,62}(@[0-9]{1,6})?$"
 FILE_NAME = r"^[^\x00-\x1f\x7f/\\]+$"
 LINE = r"^[0-9]{1,9}:[0-9]{1,9}$"
+ID_MAX = 2**31 - 1  # ids are 32-bit in the database
 Category = Literal[
     "missing_in_ledger",
     "missing_in_export",
@@ -104,7 +105,9 @@ class RunIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Reconcile a business day (in the treasury's time zone) against imported files."""
 
     day: date
-    imports: Annotated[list[Annotated[int, msgspec.Meta(ge=1)]], msgspec.Meta(min_length=1, max_length=20)]
+    imports: Annotated[
+        list[Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)]], msgspec.Meta(min_length=1, max_length=20)
+    ]
     currencies: Annotated[
         list[Annotated[str, msgspec.Meta(pattern=CURRENCY)]], msgspec.Meta(max_length=20)
     ] = []
@@ -246,7 +249,7 @@ class MatchIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: Reason
     entry: uuid.UUID | None = None
     line: Annotated[str, msgspec.Meta(pattern=LINE, description="import:item")] | None = None
-    exception: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    exception: Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)] | None = None
     account: Annotated[str, msgspec.Meta(min_length=1, max_length=160, pattern=ACCOUNT_CODE)] | None = None
 
 

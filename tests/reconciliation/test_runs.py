@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import subprocess
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -111,6 +112,8 @@ def test_a_quarantined_or_unknown_import_is_refused(db: Database, settings: Sett
         run(db, settings, day, outcome.import_id)
     with pytest.raises(RunRefusedError, match="no import 999"):
         run(db, settings, day, 999)
+    with pytest.raises(RunRefusedError, match="to today"):
+        run(db, settings, day + timedelta(days=30), outcome.import_id)
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(ReconRun)) == 0
 
