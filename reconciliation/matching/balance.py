@@ -17,9 +17,8 @@ from typing import Any
 from ledger.db.types import to_micros
 from reconciliation.days import from_day_number
 from reconciliation.matching.sink import ExceptionSink, Found
-from reconciliation.matching.work import EXPORT, HELD, LEDGER, MATCH, Work
+from reconciliation.matching.work import EXPORT, HELD, LEDGER, MATCH, SAME_DAY, Work
 
-SAME_DAY = "recon_w_same_day"
 # Matches whose ledger members are all entries of the day on the treasury account and whose treasury lines
 # are all booked that day: looked for only among matches holding such an entry (few: settlements, charges).
 _SAME_DAY_GROUPS = f"""
@@ -178,6 +177,4 @@ def balance_check(
                 )
             )
     sink.flush()
-    if not work.postgres:
-        work.run(f"DROP TABLE {SAME_DAY}")
     return checks

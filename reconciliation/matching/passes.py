@@ -13,10 +13,7 @@ from typing import Any
 from sqlalchemy import text
 
 from reconciliation.matching.sink import ExceptionSink, Found
-from reconciliation.matching.work import CAND, EXPORT, INSERT_MATCH, LEDGER, MATCH, Work
-
-RES = "recon_w_res"
-
+from reconciliation.matching.work import CAND, EXPORT, INSERT_MATCH, LEDGER, MATCH, RESOLVED, Work
 
 # Which export lines may stand for which ledger entries, by reference: a treasury line for any payment
 # event (the amount's sign tells them apart), a settlement report line for the event of its category.
@@ -152,9 +149,9 @@ def apply_resolutions(work: Work) -> list[tuple[int, str]]:
         return []
     uuid_type = "uuid" if work.postgres else "BLOB"
     suffix = " ON COMMIT DROP" if work.postgres else ""
-    work.run(f"DROP TABLE IF EXISTS {RES}")
+    work.run(f"DROP TABLE IF EXISTS {RESOLVED}")
     work.run(
-        f"CREATE TEMP TABLE {RES} (res_id integer, action text, entry_id {uuid_type}, "
+        f"CREATE TEMP TABLE {RESOLVED} (res_id integer, action text, entry_id {uuid_type}, "
         f"import_id integer, item_no integer){suffix}"
     )
     members: list[dict[str, Any]] = []
@@ -172,13 +169,13 @@ def apply_resolutions(work: Work) -> list[tuple[int, str]]:
                 )
     work.session.execute(
         text(
-            f"INSERT INTO {RES} (res_id, action, entry_id, import_id, item_no) "
+            f"INSERT INTO {RESOLVED} (res_id, action, entry_id, import_id, item_no) "
             "VALUES (:res_id, :action, :entry_id, :import_id, :item_no)"
         ),
         members,
     )
     found = work.run(f"""
-        SELECT r.res_id, r.action, l.item, x.item FROM {RES} r
+        SELECT r.res_id, r.action, l.item, x.item FROM {RESOLVED} r
           LEFT JOIN {LEDGER} l ON l.entry_id = r.entry_id
           LEFT JOIN {EXPORT} x ON x.import_id = r.import_id AND x.item_no = r.item_no
          WHERE l.item IS NOT NULL OR x.item IS NOT NULL

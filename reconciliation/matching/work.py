@@ -23,7 +23,9 @@ CAND = "recon_w_cand"
 HELD = "recon_w_held"
 FREE_X = "recon_w_free_x"
 FREE_L = "recon_w_free_l"
-TABLES = (LEDGER, EXPORT, MATCH, CAND, HELD, FREE_X, FREE_L)
+RESOLVED = "recon_w_res"
+SAME_DAY = "recon_w_same_day"
+TABLES = (LEDGER, EXPORT, MATCH, CAND, HELD, FREE_X, FREE_L, RESOLVED, SAME_DAY)
 MATCH_COLUMNS_ROUNDING = (
     "match_no, member_no, pass, rule, li, xi, currency, ledger_amount, export_amount, rounding_entry_id"
 )
