@@ -69,4 +69,14 @@ def main(ctx: click.Context) -> None:
 # Each module below adds its commands to `main` when imported.
 from ledger.cli import audit, core, reconciliation, stamps  # noqa: E402
 
-__all__ = ["Context", "audit", "console", "core", "instant", "main", "pass_context", "reconciliation", "stamps"]
+__all__ = [
+    "Context",
+    "audit",
+    "console",
+    "core",
+    "instant",
+    "main",
+    "pass_context",
+    "reconciliation",
+    "stamps",
+]
