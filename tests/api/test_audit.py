@@ -22,11 +22,17 @@ def test_an_auditor_reads_the_latest_seal_and_what_waits_to_be_sealed(
 ) -> None:
     empty = client.get("/audit/seals/latest", headers=keys.auditor)
     assert empty.status_code == 200, empty.text
-    assert empty.json() == {"latest": None, "unsealed": {"entry": 0, "posting": 0}, "last_daily_seal": None}
+    assert empty.json() == {
+        "latest": None,
+        "unsealed": {"entry": 0, "posting": 0, "resolution": 0, "stamp_event": 0},
+        "last_daily_seal": None,
+    }
     pay(db, settings, 2)
     assert client.get("/audit/seals/latest", headers=keys.auditor).json()["unsealed"] == {
         "entry": 2,
         "posting": 4,
+        "resolution": 0,
+        "stamp_event": 0,
     }
     header = seal(db)
     assert header is not None
@@ -36,7 +42,7 @@ def test_an_auditor_reads_the_latest_seal_and_what_waits_to_be_sealed(
     # The header bytes given out hash to the seal hash: a client can check it without the server.
     raw = base64.b64decode(latest["header"])
     assert hashlib.sha256(b"\x02" + raw).hexdigest() == latest["hash"] == header.hash().hex()
-    assert body["unsealed"] == {"entry": 0, "posting": 0}
+    assert body["unsealed"] == {"entry": 0, "posting": 0, "resolution": 0, "stamp_event": 0}
     assert client.get("/audit/seals/1", headers=keys.admin).json() == latest
     assert client.get("/audit/seals/2", headers=keys.auditor).status_code == 404
 

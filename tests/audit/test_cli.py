@@ -51,7 +51,7 @@ def test_seal_verify_and_prove_from_the_command_line(
     assert "nothing to seal" in run("audit", "seal").output
     status = json.loads(run("audit", "status", "--json").stdout)
     assert status["latest_seal"]["number"] == 1
-    assert status["unsealed"] == {"entry": 0, "posting": 0}
+    assert status["unsealed"] == {"entry": 0, "posting": 0, "resolution": 0, "stamp_event": 0}
     clean = run("audit", "verify")
     assert clean.exit_code == 0, clean.output
     assert "intact" in clean.output

@@ -31,7 +31,11 @@ def test_each_committed_record_is_sealed_once_into_a_chain(db: Database, setting
             assert kind.first_position == first.kind(kind.kind).end_position  # type: ignore[union-attr]
         report = verify.verify(session)
     assert report.ok, report.findings
-    assert (report.seals, report.records, report.unsealed) == (2, 30, {"entry": 0, "posting": 0})
+    assert (report.seals, report.records, report.unsealed) == (
+        2,
+        30,
+        {"entry": 0, "posting": 0, "resolution": 0, "stamp_event": 0},
+    )
     empty = seal(db, force=True)
     assert empty is not None
     assert (empty.seal_no, empty.record_count) == (3, 0)

@@ -130,7 +130,7 @@ def test_a_back_dated_entry_slipped_in_is_named_before_and_after_the_next_seal(
     assert [(f.problem, f.seal_no, f.key) for f in report.findings] == [
         (Problem.BACKDATED, None, str(forged))
     ]
-    assert report.unsealed == {"entry": 1, "posting": 2}
+    assert report.unsealed == {"entry": 1, "posting": 2, "resolution": 0, "stamp_event": 0}
     # Sealing it does not launder it: the seal that takes it in is named.
     pay(db, settings, 1, start=50)
     assert seal(db) is not None

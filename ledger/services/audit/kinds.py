@@ -92,9 +92,50 @@ POSTING = RecordKind(
     joins="LEFT JOIN accounts a ON a.id = t.account_id",
 )
 
+STAMP_EVENT = RecordKind(
+    name="stamp_event",
+    table="stamp_events",
+    key_size=1,
+    fields=(
+        Field("id", FieldType.INTEGER, "t.id"),
+        Field("number", FieldType.TEXT, "t.number"),
+        Field("kind", FieldType.TEXT, "t.kind"),
+        Field("at", FieldType.INTEGER, "t.at"),
+        Field("consulate", FieldType.TEXT, "t.consulate"),
+        Field("actor", FieldType.TEXT, "t.actor"),
+        Field("entry_id", FieldType.UUID, "t.entry_id"),
+        Field("detail", FieldType.TEXT, "t.detail"),
+    ),
+)
+
+RESOLUTION = RecordKind(
+    name="resolution",
+    table="recon_resolutions",
+    key_size=1,
+    fields=(
+        Field("id", FieldType.INTEGER, "t.id"),
+        Field("exception_id", FieldType.INTEGER, "t.exception_id"),
+        Field("action", FieldType.TEXT, "t.action"),
+        Field("status", FieldType.TEXT, "t.status"),
+        Field("actor", FieldType.TEXT, "t.actor"),
+        Field("at", FieldType.INTEGER, "t.at"),
+        Field("reason", FieldType.TEXT, "t.reason"),
+        Field("account", FieldType.TEXT, "t.account"),
+        Field("currency", FieldType.TEXT, "t.currency"),
+        Field("amount", FieldType.INTEGER, "t.amount"),
+        Field("matched_entry_id", FieldType.UUID, "t.matched_entry_id"),
+        Field("matched_import_id", FieldType.INTEGER, "t.matched_import_id"),
+        Field("matched_item_no", FieldType.INTEGER, "t.matched_item_no"),
+        Field("decides_id", FieldType.INTEGER, "t.decides_id"),
+        Field("entry_ids", FieldType.JSON, "t.entry_ids"),
+    ),
+)
+
 # Kinds in the order their leaves follow each other in a seal: by name, so the order never depends on
 # the order of registration. A new kind goes in here (and nowhere else in this package).
-REGISTRY: tuple[RecordKind, ...] = tuple(sorted((ENTRY, POSTING), key=lambda kind: kind.name))
+REGISTRY: tuple[RecordKind, ...] = tuple(
+    sorted((ENTRY, POSTING, RESOLUTION, STAMP_EVENT), key=lambda kind: kind.name)
+)
 
 
 def registry(kinds: Sequence[RecordKind] = REGISTRY) -> tuple[RecordKind, ...]:
