@@ -21,6 +21,10 @@ import uvicorn
 
 from ledger.api.app import create_app
 from ledger.db.engine import Database
+from ledger.money import Money
+from ledger.services import clock
+from ledger.services.issuance import CapturedPayment, IssuedPayment, record_captured_payment
+from ledger.services.signing_keys import StampKeys
 from ledger.settings import Settings
 from tests.api.conftest import client, keys, stamp_keys
 
@@ -119,3 +123,39 @@ def screenshot(request: pytest.FixtureRequest) -> Iterator[Screenshots]:
     yield shots
     if shots.taken:
         print(f"\nscreenshots: {shots.directory}")
+
+
+class Counter:
+    """Pays for stamps at a consulate's counter straight through the issuance service (no provider)."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+        self.paid = 0
+
+    def pay(self, consulate: str, *fee_codes: str) -> IssuedPayment:
+        now = clock.now()
+        currency = self.settings.consulate(consulate).currency
+        total = Money.zero(currency)
+        for code in fee_codes:
+            total += self.settings.fees.price(code, self.settings.consulate(consulate), now).amount
+        self.paid += 1
+        payment = CapturedPayment(
+            payment_ref=f"terminal:{consulate}:T{self.paid:05d}",
+            consulate=consulate,
+            fee_codes=fee_codes,
+            channel="counter",
+            provider="terminal",
+            amount=total,
+            captured_at=now,
+            priced_at=now,
+        )
+        with self.database.write() as session:
+            return record_captured_payment(
+                session, self.settings, StampKeys(self.settings), payment, actor="test:counter"
+            )
+
+
+@pytest.fixture
+def counter(db: Database, settings: Settings, stamp_keys: dict[str, str]) -> Counter:
+    return Counter(db, settings)
