@@ -159,3 +159,38 @@ class Counter:
 @pytest.fixture
 def counter(db: Database, settings: Settings, stamp_keys: dict[str, str]) -> Counter:
     return Counter(db, settings)
+
+
+# A minimal, axe-style accessibility check run in the page: what a screen-reader user would miss first.
+_A11Y_SCRIPT = """
+() => {
+  const problems = [];
+  const html = document.documentElement;
+  if (!['fr', 'ar'].includes(html.lang)) problems.push('html lang is ' + JSON.stringify(html.lang));
+  if (html.dir !== (html.lang === 'ar' ? 'rtl' : 'ltr')) problems.push('html dir is ' + html.dir);
+  if (!document.title.trim()) problems.push('no title');
+  if (document.querySelectorAll('main').length !== 1) problems.push('not exactly one main');
+  if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
+  for (const field of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    const labelled = (field.id && document.querySelector(`label[for="${field.id}"]`))
+      || field.closest('label') || field.getAttribute('aria-label') || field.getAttribute('aria-labelledby');
+    if (!labelled) problems.push('field without a label: ' + (field.name || field.outerHTML.slice(0, 60)));
+  }
+  for (const img of document.querySelectorAll('img')) {
+    if (!img.hasAttribute('alt')) problems.push('image without alt: ' + img.src.slice(0, 60));
+  }
+  for (const el of document.querySelectorAll('a, button')) {
+    if (!el.textContent.trim() && !el.getAttribute('aria-label')) problems.push('control without a name');
+  }
+  const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+  const dup = ids.filter((id, i) => ids.indexOf(id) !== i);
+  if (dup.length) problems.push('duplicate ids: ' + dup.join(', '));
+  return problems;
+}
+"""
+
+
+def accessibility_problems(page: Any) -> list[str]:
+    """Missing labels, alt text, lang/dir, landmarks or names on the page now shown."""
+    problems: list[str] = page.evaluate(_A11Y_SCRIPT)
+    return problems

@@ -1,0 +1,69 @@
+"""The citizen pages in a real browser, in French and in Arabic, with screenshots and accessibility checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import Counter, LiveServer, Screenshots, accessibility_problems
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_a_citizen_reads_the_fees_and_chooses_services(
+    live_server: LiveServer, page: Any, screenshot: Screenshots, lang: str
+) -> None:
+    page.goto(live_server(f"/web/fees?lang={lang}"))
+    assert accessibility_problems(page) == []
+    page.get_by_label("Consulat" if lang == "fr" else "القنصلية").select_option("GB-LON")
+    page.get_by_role("button", name="Afficher" if lang == "fr" else "عرض").click()
+    assert "GB-LON" in page.url
+    assert page.locator("caption").count() == 1
+    screenshot(page, f"fees-{lang}")
+    page.locator("a.button").click()  # pay in this consulate
+    page.wait_for_url("**/web/pay?consulate=GB-LON")
+    assert accessibility_problems(page) == []
+    page.locator("#fee-PASSPORT").check()
+    page.locator("#fee-CIVIL-EXTRACT").check()
+    screenshot(page, f"pay-choose-{lang}")
+    page.locator("form:not(.picker) button[type=submit]").click()
+    total = page.locator("#total").inner_text()
+    assert "48" in total and "80" in total  # 47.00 + 1.80 GBP
+    assert accessibility_problems(page) == []
+    screenshot(page, f"pay-review-{lang}")
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_a_citizen_checks_a_stamp_and_opens_the_receipt(
+    live_server: LiveServer, page: Any, screenshot: Screenshots, counter: Counter, lang: str
+) -> None:
+    stamp = counter.pay("FR-PAR", "PASSPORT").stamps[0]
+    page.goto(live_server(f"/web/check?lang={lang}"))
+    assert accessibility_problems(page) == []
+    field = page.get_by_label("Numéro du timbre" if lang == "fr" else "رقم الطابع")
+    field.fill(stamp.number.printed())
+    field.press("Enter")
+    verdict = page.locator("section.verdict")
+    assert verdict.get_attribute("data-status") == "valid"
+    assert ("Timbre valide" if lang == "fr" else "طابع صالح") in verdict.inner_text()
+    assert accessibility_problems(page) == []
+    screenshot(page, f"check-valid-{lang}")
+    field = page.locator("#number")
+    field.fill("1234 5678")
+    field.press("Enter")
+    assert page.locator("#number").get_attribute("aria-invalid") == "true"
+    screenshot(page, f"check-mistyped-{lang}")
+
+    page.goto(live_server(f"/web/receipts/{stamp.receipt_token}"))
+    assert page.locator("#stamp-number").inner_text() == stamp.number.printed()
+    qr = page.locator("img.qr")
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the SVG QR really renders
+    assert accessibility_problems(page) == []
+    screenshot(page, f"receipt-{lang}")
+    with page.expect_download() as download:
+        page.locator(f'a[href="/receipts/{stamp.receipt_token}.pdf"]').click()
+    path = download.value.path()
+    with open(path, "rb") as pdf:
+        assert pdf.read(5) == b"%PDF-"
