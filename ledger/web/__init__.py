@@ -45,9 +45,10 @@ PREFIX = "/web"
 
 
 def _controllers() -> list[Any]:
+    from ledger.web.checkout import CheckoutController
     from ledger.web.citizen import CITIZEN_ROUTES
 
-    return [*CITIZEN_ROUTES]
+    return [CheckoutController, *CITIZEN_ROUTES]
 
 
 def routes() -> list[Any]:
@@ -69,6 +70,13 @@ def routes() -> list[Any]:
             include_in_schema=False,
         ),
     ]
+
+
+def lifespan() -> Any:
+    """What the pages open and must close with the app (the payment providers' HTTP clients)."""
+    from ledger.web.checkout import lifespan as checkout_lifespan
+
+    return checkout_lifespan
 
 
 def template_config() -> TemplateConfig[Any]:

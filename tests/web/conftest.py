@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import uvicorn
+from litestar import Litestar
+from litestar.testing import TestClient
 
 from ledger.api.app import create_app
 from ledger.db.engine import Database
@@ -25,7 +27,10 @@ from ledger.money import Money
 from ledger.services import clock
 from ledger.services.issuance import CapturedPayment, IssuedPayment, record_captured_payment
 from ledger.services.signing_keys import StampKeys
-from ledger.settings import Settings
+from ledger.settings import Settings, load_settings
+from providers.loopback import LoopbackServer
+from providers.sandbox import simulator
+from providers.sandbox.state import SimulatorSettings
 from tests.api.conftest import client, keys, stamp_keys
 
 __all__ = ["client", "keys", "stamp_keys"]  # the API tests' fixtures, shared
@@ -51,30 +56,80 @@ def _free_socket() -> socket.socket:
     return sock
 
 
+SANDBOX_KEY, SANDBOX_HOOK = "web-tests-sandbox-key", "web-tests-sandbox-webhook-secret"
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[str]:
+    """The sandbox provider's simulator (hosted checkout) on loopback; webhooks stay in its outbox, so the
+    pages learn of a capture by asking the provider, as when a notification is late."""
+    settings = SimulatorSettings(api_keys=(SANDBOX_KEY,), webhook_secrets=(SANDBOX_HOOK,), delivery="manual")
+    with LoopbackServer(simulator.create_app(settings)) as server:
+        yield server.url
+
+
+def settings_for(sandbox: str, directory: Path, public_url: str = "http://127.0.0.1:8000") -> Settings:
+    """The shipped configuration, its sandbox variants pointed at the simulator on loopback."""
+    providers = (CONFIG / "providers.toml").read_text(encoding="utf-8")
+    path = directory / "providers.toml"
+    path.write_text(providers.replace("http://127.0.0.1:8765", sandbox), encoding="utf-8")
+    return load_settings(
+        environ={"ETIMBRE_PAYMENTS_PROVIDERS_FILE": str(path), "ETIMBRE_SERVER_PUBLIC_URL": public_url}
+    )
+
+
+@pytest.fixture
+def sandbox_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETIMBRE_SANDBOX_API_KEY", SANDBOX_KEY)
+    monkeypatch.setenv("ETIMBRE_SANDBOX_WEBHOOK_SECRET", SANDBOX_HOOK)
+
+
+@pytest.fixture
+def pay_client(
+    db: Database, sandbox: str, sandbox_secrets: None, stamp_keys: dict[str, str], tmp_path: Path
+) -> Iterator[TestClient[Litestar]]:
+    """The app in-process with online payments through the sandbox simulator."""
+    app = create_app(settings_for(sandbox, tmp_path), db, background=False)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
 @pytest.fixture
 def live_server(
-    db: Database, settings: Settings, stamp_keys: dict[str, str], database_url: str
+    db: Database,
+    stamp_keys: dict[str, str],
+    database_url: str,
+    sandbox: str,
+    sandbox_secrets: None,
+    tmp_path: Path,
 ) -> Iterator[LiveServer]:
-    """The whole app on loopback (with stamp keys), in a thread, until the test ends."""
-    app = create_app(settings, db, background=False)
+    """The whole app on loopback (stamp keys, the sandbox for payments), in a thread, until the test ends."""
     sock = _free_socket()
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the app did not start on loopback", pytrace=False)
-        time.sleep(0.02)
     try:
+        settings = settings_for(sandbox, tmp_path, public_url=f"http://127.0.0.1:{port}")
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings, db, background=False),
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=2,
+            )
+        )
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("the app did not start on loopback", pytrace=False)
+            time.sleep(0.02)
         engine = "postgresql" if database_url.startswith("postgresql") else "sqlite"
         yield LiveServer(f"http://127.0.0.1:{port}", db, engine)
-    finally:
         server.should_exit = True
         thread.join(timeout=10)
+    finally:
         sock.close()
 
 
