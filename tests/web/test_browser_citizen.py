@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -67,3 +68,40 @@ def test_a_citizen_checks_a_stamp_and_opens_the_receipt(
     path = download.value.path()
     with open(path, "rb") as pdf:
         assert pdf.read(5) == b"%PDF-"
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_a_citizen_pays_online_and_downloads_the_receipt(
+    live_server: LiveServer, page: Any, screenshot: Screenshots, lang: str
+) -> None:
+    page.goto(live_server(f"/web/pay?consulate=FR-PAR&fee=PASSPORT&lang={lang}"))
+    screenshot(page, f"review-{lang}")
+    page.locator("form[action='/web/pay/checkout'] button").click()
+    page.wait_for_url("**/checkout/**")  # the sandbox's hosted page, on its own origin
+    assert "55.00 EUR" in page.locator("[data-testid=amount]").inner_text()
+    screenshot(page, f"sandbox-checkout-{lang}")
+    payment = paid_payment(page)
+    page.goto(live_server(f"/web/pay/{payment}"))
+    assert page.locator("section.verdict").get_attribute("data-outcome") == "paid"
+    assert accessibility_problems(page) == []
+    screenshot(page, f"payment-paid-{lang}")
+    page.locator("ul.receipts a").first.click()
+    assert page.locator("#stamp-number").inner_text()
+    with page.expect_download() as download:
+        page.locator("a[download]").click()
+    with open(download.value.path(), "rb") as pdf:
+        assert pdf.read(5) == b"%PDF-"
+    screenshot(page, f"receipt-after-payment-{lang}")
+
+
+def paid_payment(page: Any) -> str:
+    """Approve on the sandbox's page; the payment id from the address the provider sends the browser
+    back to (the payments API's return route, whatever it answers)."""
+    returned: list[str] = []
+    page.on("request", lambda request: returned.append(request.url))
+    page.get_by_test_id("approve").click()
+    page.wait_for_load_state()
+    found = [re.search(r"/payments/([0-9a-f-]{36})/return", url) for url in returned]
+    ids = [match[1] for match in found if match]
+    assert ids, returned
+    return ids[0]
