@@ -67,7 +67,7 @@ def main(ctx: click.Context) -> None:
 
 
 # Each module below adds its commands to `main` when imported.
-from ledger.cli import audit, core, demo, reconciliation, stamps  # noqa: E402
+from ledger.cli import audit, core, demo, reconciliation, staff, stamps  # noqa: E402
 
 __all__ = [
     "Context",
@@ -79,5 +79,6 @@ __all__ = [
     "main",
     "pass_context",
     "reconciliation",
+    "staff",
     "stamps",
 ]

@@ -40,15 +40,18 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from ledger.web import pages
+from ledger.web.access import StaffSessionMiddleware
 
 PREFIX = "/web"
 
 
 def _controllers() -> list[Any]:
+    from ledger.web.cashier import CASHIER_ROUTES
     from ledger.web.checkout import CheckoutController
     from ledger.web.citizen import CITIZEN_ROUTES
+    from ledger.web.signin import SIGN_IN_ROUTES
 
-    return [CheckoutController, *CITIZEN_ROUTES]
+    return [CheckoutController, *CITIZEN_ROUTES, *SIGN_IN_ROUTES, *CASHIER_ROUTES]
 
 
 def routes() -> list[Any]:
@@ -62,6 +65,7 @@ def routes() -> list[Any]:
             route_handlers=_controllers(),
             include_in_schema=False,
             exception_handlers=pages.EXCEPTION_HANDLERS,
+            middleware=[StaffSessionMiddleware],  # who is signed in, from the session cookie
         ),
         create_static_files_router(
             path=f"{PREFIX}/static",

@@ -43,6 +43,15 @@ def catalog(language: Language) -> dict[str, str]:
         raw = tomllib.load(handle)
     messages: dict[str, str] = {}
     _flatten(raw, "", messages, path)
+    # An area may keep its messages in its own file (staff.fr.toml): merges of the main catalog stay easy.
+    for extra in sorted(CATALOG_DIR.glob(f"*.{language}.toml")):
+        with extra.open("rb") as handle:
+            more: dict[str, str] = {}
+            _flatten(tomllib.load(handle), "", more, extra)
+        clashes = sorted(set(more) & set(messages))
+        if clashes:
+            raise CatalogError(f"{extra}: {clashes[0]} is already defined in another catalog file")
+        messages.update(more)
     for required in ("meta.locale", "meta.dir", "meta.name"):
         if required not in messages:
             raise CatalogError(f"{path}: {required} is missing")

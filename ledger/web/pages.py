@@ -17,7 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.types import ExceptionHandlersMap
 
-from ledger.web.access import current_staff
+from ledger.web.access import SignInRequiredError, csrf_token, current_staff, to_sign_in
 from ledger.web.i18n import DEFAULT, LANGUAGES, Language, Translator, language_of
 
 log = structlog.get_logger("etimbre.web")
@@ -91,6 +91,7 @@ def context(request: Request[Any, Any, Any], values: Mapping[str, Any]) -> dict[
         ],
         "path": request.url.path,
         "staff": current_staff(request),
+        "csrf_token": csrf_token(request),  # every staff form sends it back (ledger.web.access)
         "messages": [],
         **values,
     }
@@ -145,6 +146,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 
 # ValidationException is listed too: the API's problem+json plugin names it, and the closest type wins.
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    SignInRequiredError: to_sign_in,  # staff pages: anonymous visitors are sent to sign in
     HTTPException: _http_error,
     ValidationException: _http_error,
     Exception: _unexpected,
