@@ -53,6 +53,10 @@ def demo(ctx: Context, out: Path | None, seed: int | None) -> None:
     say(f"Treasury export of the day: {day.export_path}  (profile treasury-default)")
     for difference in day.differences:
         say(f"  - {difference}")
+    say("\n[bold]Staff accounts[/] (passwords made for this demo, shown once):")
+    for member, password in day.staff:
+        where = f" at {member.consulate}" if member.consulate else ""
+        say(f"  {member.role.value:8} {member.username:20} {password}   {member.display_name}{where}")
     say("\n[bold]Where to click first[/] (run scripts/serve, then open):")
     say(f"  {base}/web/                      the citizen's home (switch to العربية at the top)")
     say(f"  {base}/web/fees                  the published fee schedule per consulate")
@@ -62,3 +66,5 @@ def demo(ctx: Context, out: Path | None, seed: int | None) -> None:
         say(f"  {base}/web/check?number={stamp.number.digits}  an unused stamp: valid")
     if day.used:
         say(f"  {base}/web/check?number={day.used[0].number.digits}  a used stamp: already used")
+    say(f"  {base}/web/sign-in                sign in as caissier.paris: scan or type a stamp at the counter")
+    say(f"  {base}/web/sign-in                sign in as auditeur.amina: import the export above, reconcile")

@@ -18,7 +18,9 @@ from ledger.db.engine import Database
 from ledger.db.models import Entry
 from ledger.money import Money
 from ledger.services import stamps
+from ledger.services.apikeys import Role
 from ledger.services.issuance import CapturedPayment, IssuedStamp, SignerSource, record_captured_payment
+from ledger.services.staff import StaffMember, create_staff
 from ledger.settings import Settings
 
 # Where the day happens: consulates in four currencies, busiest first.
@@ -26,6 +28,14 @@ CONSULATES = ("FR-PAR", "BE-BRU", "ES-MAD", "GB-LON", "TN-TUN")
 COMMON_FEES = ("PASSPORT", "CNIE", "CIVIL-EXTRACT", "LEGALIZATION", "PASSPORT-MINOR", "VISA-SHORT")
 ONLINE_PAYMENTS = 18
 COUNTER_PAYMENTS = 8
+# Who works today: a cashier per busy consulate, two auditors (large write-offs need a second), an admin.
+STAFF = (
+    ("caissier.paris", "Nadia Benali", Role.CASHIER, "FR-PAR"),
+    ("caissier.bruxelles", "Karim Haddad", Role.CASHIER, "BE-BRU"),
+    ("auditeur.amina", "Amina El Idrissi", Role.AUDITOR, ""),
+    ("auditeur.youssef", "Youssef Alaoui", Role.AUDITOR, ""),
+    ("admin", "Administrateur", Role.ADMIN, ""),
+)
 EXPORT_HEADER = (
     "entry_id",
     "booking_date",
@@ -55,6 +65,7 @@ class DemoDay:
     refunded: list[IssuedStamp] = field(default_factory=list)
     export_path: Path | None = None
     differences: list[str] = field(default_factory=list)  # what the auditor will find, in words
+    staff: list[tuple[StaffMember, str]] = field(default_factory=list)  # with a password made for the demo
 
 
 def _payment_times(now: datetime, timezone: str, count: int, rng: random.Random) -> list[datetime]:
@@ -81,7 +92,9 @@ def _price(settings: Settings, consulate: str, fee_codes: tuple[str, ...], at: d
     return total
 
 
-def _ensure_empty(database: Database) -> None:
+def _ensure_empty(database: Database, settings: Settings) -> None:
+    if settings.production:
+        raise DemoRefusedError("the demo invents payments: it never runs in production")
     with database.read() as session:
         entries = session.execute(select(func.count()).select_from(Entry)).scalar_one()
     if entries:
@@ -101,10 +114,12 @@ def seed_demo_day(
     seed: int | None = None,
 ) -> DemoDay:
     """Seed today's payments and stamps and write the treasury export to `out_dir`."""
-    _ensure_empty(database)
+    _ensure_empty(database, settings)
     rng = random.Random(seed if seed is not None else secrets.randbits(32))  # noqa: S311 (demo data)
     timezone = settings.service.treasury.timezone
     day = DemoDay(business_day=now.astimezone(ZoneInfo(timezone)).date())
+    day.staff = _staff(database, settings)
+    cashiers = {member.consulate: member.actor for member, _ in day.staff if member.role is Role.CASHIER}
     times = _payment_times(now, timezone, ONLINE_PAYMENTS + COUNTER_PAYMENTS, rng)
     channels = ["online"] * ONLINE_PAYMENTS + ["counter"] * COUNTER_PAYMENTS
     rng.shuffle(channels)
@@ -131,7 +146,7 @@ def seed_demo_day(
             recorded = record_captured_payment(session, settings, keys, payment, actor="demo")
         (day.online if channel == "online" else day.counter).append(payment)
         issued.append((payment, recorded.stamps))
-    _use_and_refund(database, settings, issued, day, rng)
+    _use_and_refund(database, settings, issued, day, rng, cashiers=cashiers)
     day.export_path = _write_export(out_dir, day, issued, rng)
     return day
 
@@ -142,6 +157,8 @@ def _use_and_refund(
     issued: list[tuple[CapturedPayment, tuple[IssuedStamp, ...]]],
     day: DemoDay,
     rng: random.Random,
+    *,
+    cashiers: dict[str, str],
 ) -> None:
     """Counter payments are used at once (the citizen is at the desk); a third of the online ones were
     used since; one online stamp is refunded (paid twice by mistake)."""
@@ -150,8 +167,9 @@ def _use_and_refund(
         for stamp in stamps_paid:
             if payment.channel == "counter" or rng.random() < 0.33:
                 with database.write() as session:
+                    actor = cashiers.get(payment.consulate, f"demo:cashier:{payment.consulate}")
                     stamps.consume_stamp(
-                        session, settings, stamp.number, consulate=payment.consulate, actor="demo:cashier"
+                        session, settings, stamp.number, consulate=payment.consulate, actor=actor
                     )
                 day.used.append(stamp)
             elif not refund_done and payment.channel == "online":
@@ -163,6 +181,26 @@ def _use_and_refund(
                 refund_done = True
             else:
                 day.unused.append(stamp)
+
+
+def _staff(database: Database, settings: Settings) -> list[tuple[StaffMember, str]]:
+    """The day's staff accounts, each with a fresh password (printed once by `etimbre demo`)."""
+    made = []
+    with database.write() as session:
+        for username, name, role, consulate in STAFF:
+            password = secrets.token_urlsafe(12)
+            member = create_staff(
+                session,
+                settings.service.staff,
+                username=username,
+                role=role,
+                password=password,
+                display_name=name,
+                consulate=consulate,
+                known_consulates=set(settings.consulates),
+            )
+            made.append((member, password))
+    return made
 
 
 def _write_export(

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from ledger.db.engine import Database
 from ledger.db.models import Entry
-from ledger.services import clock
+from ledger.services import clock, stamps
 from ledger.services.demo import DemoRefusedError, seed_demo_day
 from ledger.services.signing_keys import StampKeys
 from ledger.services.stamp_status import PublicStatus, public_status
@@ -50,6 +50,14 @@ def test_the_demo_day_reconciles_with_its_three_differences(
     )
     assert summary.exceptions == {"missing_in_export": 1, "amount_mismatch": 1, "missing_in_ledger": 1}
     assert len(day.differences) == 3
+    roles = sorted(member.role.value for member, _ in day.staff)
+    assert roles == ["admin", "auditor", "auditor", "cashier", "cashier"]
+    cashiers = {member.consulate: member.actor for member, _ in day.staff if member.consulate}
+    with db.read() as session:  # a stamp used in Paris or Brussels names the cashier who took it
+        views = [stamps.find_stamp(session, settings, stamp.number) for stamp in day.used]
+    named = [view for view in views if view.consulate in cashiers]
+    assert named
+    assert all(view.final is not None and view.final.actor == cashiers[view.consulate] for view in named)
 
 
 def test_the_demo_refuses_a_ledger_that_is_not_empty(
