@@ -44,6 +44,7 @@ class LiveServer:
     url: str  # http://127.0.0.1:PORT
     database: Database
     engine: str
+    settings: Settings
 
     def __call__(self, path: str) -> str:
         return self.url + path
@@ -75,7 +76,14 @@ def settings_for(sandbox: str, directory: Path, public_url: str = "http://127.0.
     path = directory / "providers.toml"
     path.write_text(providers.replace("http://127.0.0.1:8765", sandbox), encoding="utf-8")
     return load_settings(
-        environ={"ETIMBRE_PAYMENTS_PROVIDERS_FILE": str(path), "ETIMBRE_SERVER_PUBLIC_URL": public_url}
+        environ={
+            "ETIMBRE_PAYMENTS_PROVIDERS_FILE": str(path),
+            "ETIMBRE_SERVER_PUBLIC_URL": public_url,
+            # Staff passwords hashed cheaply: the tests sign in often.
+            "ETIMBRE_STAFF_ARGON2_TIME_COST": "1",
+            "ETIMBRE_STAFF_ARGON2_MEMORY_KIB": "8192",
+            "ETIMBRE_STAFF_ARGON2_PARALLELISM": "1",
+        }
     )
 
 
@@ -126,7 +134,7 @@ def live_server(
                 pytest.fail("the app did not start on loopback", pytrace=False)
             time.sleep(0.02)
         engine = "postgresql" if database_url.startswith("postgresql") else "sqlite"
-        yield LiveServer(f"http://127.0.0.1:{port}", db, engine)
+        yield LiveServer(f"http://127.0.0.1:{port}", db, engine, settings)
         server.should_exit = True
         thread.join(timeout=10)
     finally:

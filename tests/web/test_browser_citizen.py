@@ -19,7 +19,8 @@ def test_a_citizen_reads_the_fees_and_chooses_services(
     page.goto(live_server(f"/web/fees?lang={lang}"))
     assert accessibility_problems(page) == []
     page.get_by_label("Consulat" if lang == "fr" else "القنصلية").select_option("GB-LON")
-    page.get_by_role("button", name="Afficher" if lang == "fr" else "عرض").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Afficher" if lang == "fr" else "عرض").click()
     assert "GB-LON" in page.url
     assert page.locator("caption").count() == 1
     screenshot(page, f"fees-{lang}")
@@ -29,7 +30,8 @@ def test_a_citizen_reads_the_fees_and_chooses_services(
     page.locator("#fee-PASSPORT").check()
     page.locator("#fee-CIVIL-EXTRACT").check()
     screenshot(page, f"pay-choose-{lang}")
-    page.locator("form:not(.picker) button[type=submit]").click()
+    with page.expect_navigation():
+        page.locator("form:not(.picker) button[type=submit]").click()
     total = page.locator("#total").inner_text()
     assert "48" in total and "80" in total  # 47.00 + 1.80 GBP
     assert accessibility_problems(page) == []
@@ -45,7 +47,8 @@ def test_a_citizen_checks_a_stamp_and_opens_the_receipt(
     assert accessibility_problems(page) == []
     field = page.get_by_label("Numéro du timbre" if lang == "fr" else "رقم الطابع")
     field.fill(stamp.number.printed())
-    field.press("Enter")
+    with page.expect_navigation():
+        field.press("Enter")
     verdict = page.locator("section.verdict")
     assert verdict.get_attribute("data-status") == "valid"
     assert ("Timbre valide" if lang == "fr" else "طابع صالح") in verdict.inner_text()
@@ -53,7 +56,8 @@ def test_a_citizen_checks_a_stamp_and_opens_the_receipt(
     screenshot(page, f"check-valid-{lang}")
     field = page.locator("#number")
     field.fill("1234 5678")
-    field.press("Enter")
+    with page.expect_navigation():
+        field.press("Enter")
     assert page.locator("#number").get_attribute("aria-invalid") == "true"
     screenshot(page, f"check-mistyped-{lang}")
 
