@@ -33,7 +33,7 @@ from ledger.services import checkpoints, clock
 from ledger.services.audit import runner as audit_runner
 from ledger.services.audit.keys import database_audit_keys
 from ledger.services.payments import resolver as payment_resolver
-from ledger.services.payments.context import Payments, load_providers
+from ledger.services.payments.context import Payments, load_providers, provider_environment
 from ledger.services.signing_keys import KeySetupError, StampKeys, require_production_keys
 from ledger.settings import Settings, get_settings
 from providers.config import ProvidersConfig
@@ -170,7 +170,7 @@ def _open_payments(
         log.warning("payments are not available", reason=str(error))
         state.payments_problem = str(error)
         return None
-    registry = ProviderRegistry(config, env=provider_env)
+    registry = ProviderRegistry(config, env=provider_env or provider_environment(settings))
     state.payments = Payments(
         database=state.database, settings=settings, registry=registry, keys=state.stamp_keys
     )
