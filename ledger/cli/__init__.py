@@ -67,7 +67,7 @@ def main(ctx: click.Context) -> None:
 
 
 # Each module below adds its commands to `main` when imported.
-from ledger.cli import audit, core, demo, reconciliation, staff, stamps  # noqa: E402
+from ledger.cli import audit, core, demo, payments, reconciliation, staff, stamps  # noqa: E402
 
 __all__ = [
     "Context",
@@ -78,6 +78,7 @@ __all__ = [
     "instant",
     "main",
     "pass_context",
+    "payments",
     "reconciliation",
     "staff",
     "stamps",
