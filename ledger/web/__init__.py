@@ -46,11 +46,13 @@ PREFIX = "/web"
 
 
 def _controllers() -> list[Any]:
+    from ledger.web.admin import ADMIN_ROUTES
+    from ledger.web.auditor import AUDITOR_ROUTES
     from ledger.web.cashier import CASHIER_ROUTES
     from ledger.web.citizen import CITIZEN_ROUTES
     from ledger.web.signin import SIGN_IN_ROUTES
 
-    return [*CITIZEN_ROUTES, *SIGN_IN_ROUTES, *CASHIER_ROUTES]
+    return [*CITIZEN_ROUTES, *SIGN_IN_ROUTES, *CASHIER_ROUTES, *AUDITOR_ROUTES, *ADMIN_ROUTES]
 
 
 def routes() -> list[Any]:
