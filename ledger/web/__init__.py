@@ -50,9 +50,11 @@ def _controllers() -> list[Any]:
     from ledger.web.auditor import AUDITOR_ROUTES
     from ledger.web.cashier import CASHIER_ROUTES
     from ledger.web.citizen import CITIZEN_ROUTES
+    from ledger.web.reconcile import RECONCILIATION_ROUTES
     from ledger.web.signin import SIGN_IN_ROUTES
 
-    return [*CITIZEN_ROUTES, *SIGN_IN_ROUTES, *CASHIER_ROUTES, *AUDITOR_ROUTES, *ADMIN_ROUTES]
+    staff = [*SIGN_IN_ROUTES, *CASHIER_ROUTES, *AUDITOR_ROUTES, *RECONCILIATION_ROUTES, *ADMIN_ROUTES]
+    return [*CITIZEN_ROUTES, *staff]
 
 
 def routes() -> list[Any]:
