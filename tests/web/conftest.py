@@ -8,6 +8,7 @@ No browser is ever downloaded: a missing /usr/bin/chromium fails the browser tes
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import threading
 import time
@@ -182,6 +183,7 @@ class Screenshots:
 @pytest.fixture
 def screenshot(request: pytest.FixtureRequest) -> Iterator[Screenshots]:
     test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    shutil.rmtree(SCREENSHOTS / test, ignore_errors=True)  # this run's pictures only
     shots = Screenshots(SCREENSHOTS / test)
     yield shots
     if shots.taken:
