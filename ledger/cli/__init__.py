@@ -67,7 +67,7 @@ def main(ctx: click.Context) -> None:
 
 
 # Each module below adds its commands to `main` when imported.
-from ledger.cli import audit, core, reconciliation, stamps  # noqa: E402
+from ledger.cli import audit, core, reconciliation, settlement, stamps  # noqa: E402
 
 __all__ = [
     "Context",
@@ -78,5 +78,6 @@ __all__ = [
     "main",
     "pass_context",
     "reconciliation",
+    "settlement",
     "stamps",
 ]
