@@ -41,6 +41,7 @@ class Paid:
     reference: str
     issued: IssuedPayment
     harness: Harness
+    provider_reference: str
     requests: list[httpx.Request] = field(default_factory=list)  # what the provider sent since `watch`
 
     @property
@@ -99,7 +100,9 @@ def pay(db: Database, settings: Settings, keys: StampKeys):  # type: ignore[no-u
                     created_at=now, updated_at=now,
                 )
             )  # fmt: skip
-        return Paid(request.reference, issued, at)
+        provider_reference = result.provider_reference or status.provider_reference
+        assert provider_reference is not None
+        return Paid(request.reference, issued, at, provider_reference)
 
     return pay_with
 
