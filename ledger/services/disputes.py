@@ -7,8 +7,9 @@
   it is on the trust list's deny list) against the chargeback expense.
 
 Order is never assumed: a "won" or "lost" that arrives before its "opened" opens the dispute itself, and
-the late "opened" is then ignored. Every event is stored once per (variant, event id) in
-`provider_events` in the same transaction as its effect; a duplicate is acknowledged and skipped.
+the late "opened" is then ignored. The payments service stores each event once per (variant, event id)
+in the same transaction and calls `apply_dispute` through its after-capture handlers
+(ledger.services.refund_events).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import Row, Table, select, update
 from sqlalchemy.orm import Session
 from uuid_utils.compat import uuid7
 
-from ledger.db.models_payments import Payment, ProviderEventRecord
+from ledger.db.models_payments import Payment
 from ledger.db.models_refunds import Dispute, RefundStamp
 from ledger.db.models_stamps import Stamp, StampEvent
 from ledger.domain.payments import EventOutcome, PaymentStatus, can_move
@@ -33,7 +34,6 @@ from ledger.settings import Settings
 from providers.model import EventKind, ProviderEvent
 
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
-EVENTS: Table = ProviderEventRecord.__table__  # type: ignore[assignment]
 DISPUTES: Table = Dispute.__table__  # type: ignore[assignment]
 REFUND_STAMPS: Table = RefundStamp.__table__  # type: ignore[assignment]
 STAMPS: Table = Stamp.__table__  # type: ignore[assignment]
@@ -48,7 +48,6 @@ class DisputeOutcome:
     outcome: EventOutcome
     detail: str
     dispute_id: uuid.UUID | None = None
-    duplicate: bool = False  # the event had been stored before: nothing was done
 
 
 def _payment(session: Session, variant: str, event: ProviderEvent) -> Row[Any] | None:
@@ -168,7 +167,10 @@ def _lost(
     _move(session, payment, PaymentStatus.CHARGED_BACK)
 
 
-def _apply(session: Session, settings: Settings, variant: str, event: ProviderEvent) -> DisputeOutcome:
+def apply_dispute(session: Session, settings: Settings, variant: str, event: ProviderEvent) -> DisputeOutcome:
+    """Apply one dispute event to its payment (locked here) and the ledger, in the caller's transaction."""
+    if event.kind not in DISPUTE_KINDS:
+        raise ValueError(f"{event.kind} is not a dispute event")
     payment = _payment(session, variant, event)
     if payment is None:
         return DisputeOutcome(EventOutcome.UNPLACED, "no payment of ours matches this dispute")
@@ -202,31 +204,3 @@ def _apply(session: Session, settings: Settings, variant: str, event: ProviderEv
         return DisputeOutcome(EventOutcome.APPLIED, f"dispute {reference} won", dispute.id)
     _lost(session, settings, payment, dispute, event)
     return DisputeOutcome(EventOutcome.APPLIED, f"dispute {reference} lost", dispute.id)
-
-
-def record_dispute_event(
-    session: Session, settings: Settings, *, variant: str, event: ProviderEvent, body_sha256: str
-) -> DisputeOutcome:
-    """Apply one verified dispute event, once: stored in `provider_events` with what it did."""
-    if event.kind not in DISPUTE_KINDS:
-        raise ValueError(f"{event.kind} is not a dispute event")
-    seen = (
-        session.connection()
-        .execute(
-            select(EVENTS.c.outcome).where(EVENTS.c.variant == variant, EVENTS.c.event_id == event.event_id)
-        )
-        .first()
-    )
-    if seen is not None:
-        return DisputeOutcome(EventOutcome(seen.outcome), "duplicate delivery, skipped", duplicate=True)
-    applied = _apply(session, settings, variant, event)
-    payment = _payment(session, variant, event)
-    session.connection().execute(
-        EVENTS.insert().values(
-            variant=variant, event_id=event.event_id, payment_id=payment.id if payment else None,
-            kind=event.kind.value, amount=event.amount.minor, currency=event.amount.currency,
-            body_sha256=body_sha256, occurred_at=event.occurred_at, received_at=clock.now(),
-            outcome=applied.outcome.value, detail=applied.detail,
-        )
-    )  # fmt: skip
-    return applied
