@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy import Row, Table, select, update
 from sqlalchemy.orm import Session
 from uuid_utils.compat import uuid7
@@ -469,23 +470,41 @@ def apply_refund_result(
 async def refund_payment(
     db: Database, settings: Settings, provider_for: Any, order: RefundOrder
 ) -> RefundView:
-    """The whole refund: prepare (checks and reservation), call the provider, apply its answer.
+    """The whole refund: prepare (checks and reservation), call the provider, apply its answer. The
+    database work runs in worker threads; no transaction is open during the call.
 
     `provider_for(variant)` gives the Provider of a variant (a ProviderRegistry's `get`).
     """
-    with db.read() as session:
-        variant = _payment(session, order.payment_ref, lock=False).variant
-    provider: Provider = provider_for(variant)
-    with db.write() as session:
-        prepared = prepare_refund(session, settings, provider.capabilities(), order)
+
+    def variant_of() -> str:
+        with db.read() as session:
+            return str(_payment(session, order.payment_ref, lock=False).variant)
+
+    provider: Provider = provider_for(await to_thread.run_sync(variant_of))
+
+    def prepare() -> PreparedRefund:
+        with db.write() as session:
+            prepared = prepare_refund(session, settings, provider.capabilities(), order)
+        if not prepared.done:
+            with db.write() as session:
+                mark_dispatched(session, prepared.refund_id)
+        return prepared
+
+    prepared = await to_thread.run_sync(prepare)
     if not prepared.done:
-        with db.write() as session:
-            mark_dispatched(session, prepared.refund_id)
         result = await provider.refund(prepared.request, idempotency_key=prepared.idempotency_key)
-        with db.write() as session:
-            apply_refund_result(session, settings, prepared.refund_id, result)
-    with db.read() as session:
-        return get_refund(session, prepared.refund_id)
+
+        def apply() -> None:
+            with db.write() as session:
+                apply_refund_result(session, settings, prepared.refund_id, result)
+
+        await to_thread.run_sync(apply)
+
+    def view() -> RefundView:
+        with db.read() as session:
+            return get_refund(session, prepared.refund_id)
+
+    return await to_thread.run_sync(view)
 
 
 def get_refund(session: Session, refund_id: uuid.UUID) -> RefundView:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 from uuid_utils.compat import uuid7
@@ -107,28 +108,38 @@ def apply_void_result(session: Session, attempt_id: uuid.UUID, result: ProviderR
 
 async def void_payment(db: Database, provider_for: Any, payment_ref: str) -> VoidView:
     """Release an authorization at its provider; the payment is canceled when the provider confirms."""
-    with db.write() as session:
-        payment, attempt = _prepare(session, payment_ref)
+
+    def prepare() -> tuple[Any, Any]:
+        with db.write() as session:
+            return _prepare(session, payment_ref)
+
+    payment, attempt = await to_thread.run_sync(prepare)
     if attempt.state not in RESOLVED:
         provider: Provider = provider_for(payment.variant)
-        with db.write() as session:
-            _dispatched(session, attempt.id)
+
+        def dispatched() -> None:
+            with db.write() as session:
+                _dispatched(session, attempt.id)
+
+        await to_thread.run_sync(dispatched)
         request = VoidRequest(
             reference=payment.reference,
             provider_reference=payment.provider_reference,
             amount=Money(payment.amount, payment.currency),
         )
         result = await provider.void(request, idempotency_key=attempt.idempotency_key)
-        with db.write() as session:
-            apply_void_result(session, attempt.id, result)
-    with db.read() as session:
-        attempt = session.connection().execute(select(ATTEMPTS).where(ATTEMPTS.c.id == attempt.id)).one()
-        state = session.scalar(select(PAYMENTS.c.state).where(PAYMENTS.c.id == attempt.payment_id))
-    return VoidView(
-        payment_ref,
-        attempt.id,
-        attempt.state,
-        str(state),
-        Money(payment.amount, payment.currency),
-        attempt.detail,
-    )
+
+        def apply() -> None:
+            with db.write() as session:
+                apply_void_result(session, attempt.id, result)
+
+        await to_thread.run_sync(apply)
+
+    def view() -> VoidView:
+        with db.read() as session:
+            row = session.connection().execute(select(ATTEMPTS).where(ATTEMPTS.c.id == attempt.id)).one()
+            state = session.scalar(select(PAYMENTS.c.state).where(PAYMENTS.c.id == row.payment_id))
+        amount = Money(payment.amount, payment.currency)
+        return VoidView(payment_ref, row.id, row.state, str(state), amount, row.detail)
+
+    return await to_thread.run_sync(view)
