@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,33 +19,23 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
-from ledger.cli import Context, console, main, pass_context
+from ledger.cli import Context, console, pass_context
+from ledger.cli.payments import payments
 
 if TYPE_CHECKING:
     from ledger.services.settlement import SettledBatch, SettlementBatch
     from providers.registry import ProviderRegistry
 
 
-def payments_group() -> click.Group:
-    """The `etimbre payments` group, shared by the payments and refunds command modules."""
-    found = main.commands.get("payments")
-    if isinstance(found, click.Group):
-        return found
-
-    @main.group(name="payments")
-    def payments() -> None:
-        """Payments: online and counter payments, refunds, voids, disputes and settlement."""
-
-    return payments
-
-
 def provider_registry(ctx: Context) -> ProviderRegistry:
-    """The configured provider variants (config/providers.toml, secrets from the environment)."""
+    """The configured provider variants, secrets from the environment (as the payments commands do)."""
+    from ledger.services.payments.context import load_providers, provider_environment
     from providers.errors import ProviderConfigError
     from providers.registry import ProviderRegistry
 
+    settings = ctx.settings
     try:
-        return ProviderRegistry.from_file(ctx.settings.config_dir / "providers.toml", env=os.environ)
+        return ProviderRegistry(load_providers(settings), env=provider_environment(settings))
     except ProviderConfigError as error:
         raise click.ClickException(str(error)) from None
 
@@ -115,7 +104,7 @@ def _show(settled: list[SettledBatch], *, as_json: bool) -> None:
         console.print("nothing was settled")
 
 
-@payments_group().command("settle")
+@payments.command("settle")
 @click.option("--variant", help="Ask this provider variant for its settlement of --day.")
 @click.option("--day", help="The settlement day (YYYY-MM-DD), with --variant.")
 @click.option("--report", type=click.Path(exists=True, dir_okay=False, path_type=Path),
