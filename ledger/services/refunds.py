@@ -507,6 +507,11 @@ async def refund_payment(
     return await to_thread.run_sync(view)
 
 
+def payment_currency(db: Database, payment_ref: str) -> str:
+    with db.read() as session:
+        return str(_payment(session, payment_ref, lock=False).currency)
+
+
 def get_refund(session: Session, refund_id: uuid.UUID) -> RefundView:
     refund = session.connection().execute(select(REFUNDS).where(REFUNDS.c.id == refund_id)).one_or_none()
     if refund is None:

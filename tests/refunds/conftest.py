@@ -18,6 +18,7 @@ from ledger.services.issuance import CapturedPayment, IssuedPayment, record_capt
 from ledger.services.signing_keys import StampKeys
 from ledger.settings import Settings
 from providers.model import Mode
+from tests.api.conftest import keys  # noqa: F401 - the API keys, one per role
 from tests.providers.conformance import Harness, new_reference, payment
 from tests.providers.conftest import (  # noqa: F401 - fixtures used by the refund tests
     anyio_backend,
@@ -67,13 +68,13 @@ def stamp_status(db: Database, number: str) -> str:
 
 
 @pytest.fixture
-def keys(db: Database, settings: Settings) -> StampKeys:
+def signer_keys(db: Database, settings: Settings) -> StampKeys:
     make_keys(db)
     return StampKeys(settings, SECRETS)
 
 
 @pytest.fixture
-def pay(db: Database, settings: Settings, keys: StampKeys):  # type: ignore[no-untyped-def]
+def pay(db: Database, settings: Settings, signer_keys: StampKeys):  # type: ignore[no-untyped-def]
     async def pay_with(at: Harness, fees: tuple[str, ...] = FEES, amount: Money = PRICE) -> Paid:
         request = payment(at, amount)
         result = await at.pay(request, f"create-{request.reference}")
@@ -87,7 +88,7 @@ def pay(db: Database, settings: Settings, keys: StampKeys):  # type: ignore[no-u
             captured_at=now, priced_at=now,
         )  # fmt: skip
         with db.write() as session:
-            issued = record_captured_payment(session, settings, keys, captured, actor="test")
+            issued = record_captured_payment(session, settings, signer_keys, captured, actor="test")
             session.add(
                 Payment(
                     id=uuid7(), reference=request.reference, consulate="FR-PAR", fee_codes=",".join(fees),

@@ -73,13 +73,13 @@ async def _dispute_events(paid: Paid) -> list[Delivered]:
 def _deliver(
     db: Database,
     settings: Settings,
-    keys: StampKeys,
+    signer_keys: StampKeys,
     registry: ProviderRegistry,
     paid: Paid,
     events: list[Delivered],
 ) -> list[EventOutcome | None]:
     """Through the payments service's event path (stored once per event id); None: a duplicate, skipped."""
-    payments = Payments(database=db, settings=settings, registry=registry, keys=keys)
+    payments = Payments(database=db, settings=settings, registry=registry, keys=signer_keys)
     return [apply_event(payments, paid.harness.name, event, digest).outcome for event, digest in events]
 
 
@@ -103,7 +103,7 @@ async def test_a_lost_dispute_charges_back_and_revokes_the_unused_stamps(
     disputing: Callable[[Paid, str], Awaitable[None]],
     db: Database,
     settings: Settings,
-    keys: StampKeys,
+    signer_keys: StampKeys,
     registry: ProviderRegistry,
 ) -> None:
     paid = await pay(harness)
@@ -111,7 +111,11 @@ async def test_a_lost_dispute_charges_back_and_revokes_the_unused_stamps(
     await disputing(paid, "open")
     opened = await _dispute_events(paid)
     assert len(opened) == 1
-    assert _deliver(db, settings, keys, registry, paid, opened * 3) == [EventOutcome.APPLIED, None, None]
+    assert _deliver(db, settings, signer_keys, registry, paid, opened * 3) == [
+        EventOutcome.APPLIED,
+        None,
+        None,
+    ]
     assert _state(db, paid) == "disputed"
     assert _balance(db, f"expenses:chargebacks:{provider}:EUR") == PRICE
     assert _balance(db, f"assets:clearing:{provider}:EUR") == Money(0, "EUR")
@@ -119,7 +123,7 @@ async def test_a_lost_dispute_charges_back_and_revokes_the_unused_stamps(
 
     await disputing(paid, "lost")
     events = await _dispute_events(paid)
-    assert _deliver(db, settings, keys, registry, paid, events) == [None, EventOutcome.APPLIED]
+    assert _deliver(db, settings, signer_keys, registry, paid, events) == [None, EventOutcome.APPLIED]
     assert _state(db, paid) == "charged_back"
     assert all(stamp_status(db, number) == "refunded" for number in paid.stamps)  # on the deny list
     assert _balance(db, f"expenses:chargebacks:{provider}:EUR") == Money(0, "EUR")
@@ -138,7 +142,7 @@ async def test_a_won_dispute_reverses_the_chargeback_whatever_the_order(
     disputing: Callable[[Paid, str], Awaitable[None]],
     db: Database,
     settings: Settings,
-    keys: StampKeys,
+    signer_keys: StampKeys,
     registry: ProviderRegistry,
 ) -> None:
     paid = await pay(harness)
@@ -150,7 +154,7 @@ async def test_a_won_dispute_reverses_the_chargeback_whatever_the_order(
     storm = events * 3
     random.Random(7).shuffle(storm)
     storm.sort(key=lambda delivered: delivered[0].kind.value != "dispute_won")  # the closing event first
-    outcomes = _deliver(db, settings, keys, registry, paid, storm)
+    outcomes = _deliver(db, settings, signer_keys, registry, paid, storm)
     # "won" opened and closed the dispute; the late "opened" is stored and ignored; copies are skipped.
     assert (outcomes.count(EventOutcome.APPLIED), outcomes.count(EventOutcome.IGNORED)) == (1, 1)
     assert _state(db, paid) == "captured"
