@@ -103,7 +103,10 @@ class RefundController(Controller):
         self,
         state: State,
         payment_reference: Annotated[
-            str, QueryParameter(min_length=1, max_length=64, description="the payment's reference")
+            str,
+            QueryParameter(
+                min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$", description="the payment's reference"
+            ),
         ],
     ) -> list[RefundOut]:
         payments = _payments(state)

@@ -67,7 +67,7 @@ def main(ctx: click.Context) -> None:
 
 
 # Each module below adds its commands to `main` when imported.
-from ledger.cli import audit, core, payments, reconciliation, settlement, stamps  # noqa: E402
+from ledger.cli import audit, core, payments, reconciliation, refunds, settlement, stamps  # noqa: E402
 
 __all__ = [
     "Context",
@@ -79,6 +79,7 @@ __all__ = [
     "pass_context",
     "payments",
     "reconciliation",
+    "refunds",
     "settlement",
     "stamps",
 ]
