@@ -67,7 +67,7 @@ def main(ctx: click.Context) -> None:
 
 
 # Each module below adds its commands to `main` when imported.
-from ledger.cli import audit, core, reconciliation, stamps  # noqa: E402
+from ledger.cli import audit, core, payments, reconciliation, refunds, settlement, stamps  # noqa: E402
 
 __all__ = [
     "Context",
@@ -77,6 +77,9 @@ __all__ = [
     "instant",
     "main",
     "pass_context",
+    "payments",
     "reconciliation",
+    "refunds",
+    "settlement",
     "stamps",
 ]
