@@ -28,6 +28,7 @@ from ledger.api.health import HealthController
 from ledger.api.ledger import LedgerAdminController, LedgerController
 from ledger.api.payments import ROUTES as PAYMENT_ROUTES
 from ledger.api.reconciliation import ReconciliationController
+from ledger.api.refunds import ROUTES as REFUND_ROUTES
 from ledger.api.stamps import ROUTES as STAMP_ROUTES
 from ledger.db.engine import Database
 from ledger.services import checkpoints, clock
@@ -226,6 +227,7 @@ def create_app(
             *STAMP_ROUTES,
             ReconciliationController,
             *PAYMENT_ROUTES,
+            *REFUND_ROUTES,
             *web.routes(),
         ],
         template_config=web.template_config(),
