@@ -64,6 +64,7 @@ def demo(ctx: Context, out: Path | None, seed: int | None) -> None:
     say("\n[bold]Where to click first[/] (run scripts/serve, then open):")
     say(f"  {base}/web/                      the citizen's home (switch to العربية at the top)")
     say(f"  {base}/web/fees                  the published fee schedule per consulate")
+    say(f"  {base}/web/pay                   pay online (with `etimbre sandbox serve` running beside it)")
     if day.unused:
         stamp = day.unused[0]
         say(f"  {base}/web/receipts/{stamp.receipt_token}  a citizen's receipt (QR, PDF)")
