@@ -112,6 +112,22 @@ class ReconciliationSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only
         return _per_currency(self.approval_threshold, currency)
 
 
+class PaymentSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Online and terminal payments: providers file, how long a checkout lives, the resolver's pace."""
+
+    # The provider variants (config/providers.toml next to this configuration when empty).
+    providers_file: str = ""
+    # A citizen who has not paid within this many minutes has abandoned the payment: it expires.
+    checkout_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 30
+    # The service runs the resolver (unknown and stale attempts, abandoned payments) on this interval
+    # (0: never; then run `etimbre payments resolve`).
+    resolver_interval_seconds: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 5
+    # An unknown outcome is first checked after this delay, then after twice as long each time ...
+    first_check_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 10
+    # ... and handed to the manual queue once it has stayed unknown this long.
+    give_up_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 30)] = 72
+
+
 def _per_currency(table: Mapping[str, str], currency: str) -> Money:
     # "default" is whole units (valid in every currency, JPY and KWD alike); checked at load.
     return Money.parse(table.get(currency, table.get("default", "0")), currency)
@@ -142,6 +158,7 @@ class ServiceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
     stamps: StampSettings = StampSettings()
     audit: AuditSettings = AuditSettings()
     reconciliation: ReconciliationSettings = ReconciliationSettings()
+    payments: PaymentSettings = PaymentSettings()
     staff: StaffSettings = StaffSettings()
 
 
@@ -154,6 +171,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "stamps": StampSettings,
     "audit": AuditSettings,
     "reconciliation": ReconciliationSettings,
+    "payments": PaymentSettings,
     "staff": StaffSettings,
 }
 

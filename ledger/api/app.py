@@ -178,7 +178,7 @@ def create_app(
         middleware=[access_log, DefineMiddleware(ApiKeyMiddleware)],
         plugins=[problems.plugin()],
         exception_handlers=dict(problems.UNEXPECTED),  # type: ignore[arg-type]
-        lifespan=[lifespan],
+        lifespan=[lifespan, web.lifespan()],
         openapi_config=OpenAPIConfig(
             title="eTimbre ledger",
             version=VERSION,

@@ -67,13 +67,14 @@ def main(ctx: click.Context) -> None:
 
 
 # Each module below adds its commands to `main` when imported.
-from ledger.cli import audit, core, reconciliation, staff, stamps  # noqa: E402
+from ledger.cli import audit, core, demo, reconciliation, staff, stamps  # noqa: E402
 
 __all__ = [
     "Context",
     "audit",
     "console",
     "core",
+    "demo",
     "instant",
     "main",
     "pass_context",

@@ -168,4 +168,9 @@ class RequestKey(Base):
 
 
 # The other areas' tables live in their own modules; importing them registers them on Base.metadata.
-from ledger.db import models_audit, models_reconciliation, models_stamps  # noqa: E402, F401
+from ledger.db import (  # noqa: E402, F401
+    models_audit,
+    models_payments,
+    models_reconciliation,
+    models_stamps,
+)

@@ -49,12 +49,13 @@ def _controllers() -> list[Any]:
     from ledger.web.admin import ADMIN_ROUTES
     from ledger.web.auditor import AUDITOR_ROUTES
     from ledger.web.cashier import CASHIER_ROUTES
+    from ledger.web.checkout import CheckoutController
     from ledger.web.citizen import CITIZEN_ROUTES
     from ledger.web.reconcile import RECONCILIATION_ROUTES
     from ledger.web.signin import SIGN_IN_ROUTES
 
     staff = [*SIGN_IN_ROUTES, *CASHIER_ROUTES, *AUDITOR_ROUTES, *RECONCILIATION_ROUTES, *ADMIN_ROUTES]
-    return [*CITIZEN_ROUTES, *staff]
+    return [CheckoutController, *CITIZEN_ROUTES, *staff]
 
 
 def routes() -> list[Any]:
@@ -77,6 +78,13 @@ def routes() -> list[Any]:
             include_in_schema=False,
         ),
     ]
+
+
+def lifespan() -> Any:
+    """What the pages open and must close with the app (the payment providers' HTTP clients)."""
+    from ledger.web.checkout import lifespan as checkout_lifespan
+
+    return checkout_lifespan
 
 
 def template_config() -> TemplateConfig[Any]:

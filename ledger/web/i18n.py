@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from babel.dates import format_date, format_datetime
 
-from ledger.domain.labels import Labels
 from ledger.money import Money
 
 Language = Literal["fr", "ar"]
@@ -67,6 +66,16 @@ def language_of(value: str | None) -> Language | None:
     return None
 
 
+class Named(Protocol):
+    """Anything labelled in both languages: config Labels, the stamps' fee table entries."""
+
+    @property
+    def fr(self) -> str: ...
+
+    @property
+    def ar(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Translator:
     """Messages, names and formats for one language."""
@@ -90,8 +99,8 @@ class Translator:
         text = self.messages[key]
         return text.format(**values) if values else text
 
-    def label(self, labels: Labels) -> str:
-        return labels.get(self.language)
+    def label(self, named: Named) -> str:
+        return named.ar if self.language == "ar" else named.fr
 
     def money(self, amount: Money) -> str:
         return amount.format(self.locale)

@@ -16,8 +16,8 @@ def test_home_page_in_french_then_arabic(live_server: LiveServer, page: Any, scr
     assert page.locator("html").get_attribute("lang") == "fr"
     assert page.locator("html").get_attribute("dir") == "ltr"
     screenshot(page, "home-fr")
-    page.get_by_role("link", name="العربية").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("link", name="العربية").click()
     assert page.locator("html").get_attribute("lang") == "ar"
     assert page.locator("html").get_attribute("dir") == "rtl"
     header = page.locator("header.site .brand").bounding_box()

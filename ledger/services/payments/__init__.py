@@ -1,0 +1,1 @@
+"""Online and terminal payments: start them, apply provider events, capture into stamps, resolve unknowns."""
