@@ -262,3 +262,45 @@ def test_an_admin_manages_staff_and_keys(web: Client, db: Database) -> None:
     providers = web.get("/web/admin/providers")
     assert providers.status_code == 200
     assert "sandbox" in providers.text
+
+
+def test_the_manual_queue_lists_parked_payments(web: Client, db: Database) -> None:
+    import uuid
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from ledger.db.models_payments import Payment
+    from ledger.services import clock
+
+    now = clock.now()
+    sign_in(web, ADMIN)
+    assert "Aucun paiement en attente" in web.get("/web/admin/payments").text
+    with db.write() as session:
+        session.execute(
+            insert(Payment),
+            {
+                "id": uuid.uuid4(),
+                "reference": "ET-PARKED-0001",
+                "consulate": "FR-PAR",
+                "fee_codes": "PASSPORT",
+                "amount": 5500,
+                "currency": "EUR",
+                "priced_at": now,
+                "channel": "online",
+                "variant": "sandbox-online",
+                "provider": "sandbox",
+                "state": "parked",
+                "captured_amount": 5500,
+                "entry_id": uuid.uuid4(),
+                "captured_at": now,
+                "parked_reason": "captured after the payment had expired: decide refund or stamps",
+                "expires_at": now + timedelta(hours=1),
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    queue = web.get("/web/admin/payments")
+    assert queue.status_code == 200
+    assert "ET-PARKED-0001" in queue.text and "55,00" in queue.text
+    assert "captured after the payment had expired" in queue.text
