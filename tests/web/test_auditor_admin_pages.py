@@ -304,3 +304,25 @@ def test_the_manual_queue_lists_parked_payments(web: Client, db: Database) -> No
     assert queue.status_code == 200
     assert "ET-PARKED-0001" in queue.text and "55,00" in queue.text
     assert "captured after the payment had expired" in queue.text
+
+
+def test_an_auditor_verifies_the_seals_and_sees_a_row_changed_behind_the_back(
+    web: Client, db: Database, web_settings: Settings
+) -> None:
+    from sqlalchemy import text
+
+    from tests.audit.conftest import behind_the_back, seal
+
+    capture(db, web_settings, past_day(web_settings), "ET-PAY-0001", 12500)
+    seal(db, force=True)
+    csrf = sign_in(web, AUDITOR)
+    assert "Pas encore de vérification" in web.get("/web/audit/seals").text
+    checked = web.post("/web/audit/seals/verify", data={"csrf_token": csrf})
+    assert checked.status_code == 200  # after the redirect to the seal page
+    assert 'data-check="ok"' in checked.text
+    assert "Scellé n°" in checked.text and 'data-intact="true"' in checked.text
+    with behind_the_back(db) as connection:
+        connection.execute(text("UPDATE entries SET payment_ref = 'pay-forged'"))
+    again = web.post("/web/audit/seals/verify", data={"csrf_token": csrf})
+    assert 'data-check="findings"' in again.text
+    assert "1 constat(s)" in again.text
