@@ -116,7 +116,20 @@ def test_an_auditor_reconciles_a_day_and_a_second_auditor_approves(
         "/web/audit/reconciliation/runs",
         data={"csrf_token": csrf, "day": "2999-01-01", "imports": [import_id.group(1)]},
     )
-    assert "Rapprochement refusé" in refused.text
+    assert refused.status_code == 422
+    assert "aujourd&#39;hui peut être rapprochée" in refused.text
+    missing = web.post(
+        "/web/audit/reconciliation/runs",
+        data={"csrf_token": csrf, "day": day.isoformat(), "imports": ["999999"]},
+        follow_redirects=False,
+    )
+    assert missing.status_code == 303
+    for _ in range(200):
+        progress = web.get(missing.headers["location"])
+        if 'data-state="refused"' in progress.text:
+            break
+        time.sleep(0.05)
+    assert "Rapprochement refusé" in progress.text and "no import 999999" in progress.text
     report = _run_to_report(web, csrf, day.isoformat(), import_id.group(1))
     assert 'data-exceptions="3"' in report
     assert "3 écart(s) à traiter" in report
