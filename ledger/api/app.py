@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from datetime import date, timedelta
 
@@ -26,14 +26,21 @@ from ledger.api.audit import AuditController
 from ledger.api.auth import ApiKeyMiddleware
 from ledger.api.health import HealthController
 from ledger.api.ledger import LedgerAdminController, LedgerController
+from ledger.api.payments import ROUTES as PAYMENT_ROUTES
 from ledger.api.reconciliation import ReconciliationController
+from ledger.api.refunds import ROUTES as REFUND_ROUTES
 from ledger.api.stamps import ROUTES as STAMP_ROUTES
 from ledger.db.engine import Database
 from ledger.services import checkpoints, clock
 from ledger.services.audit import runner as audit_runner
 from ledger.services.audit.keys import database_audit_keys
+from ledger.services.payments import resolver as payment_resolver
+from ledger.services.payments.context import Payments, load_providers, provider_environment
 from ledger.services.signing_keys import KeySetupError, StampKeys, require_production_keys
 from ledger.settings import Settings, get_settings
+from providers.config import ProvidersConfig
+from providers.errors import ProviderConfigError
+from providers.registry import ProviderRegistry
 from receipts.keyring import NoSigningKeyError
 
 log = structlog.get_logger("etimbre")
@@ -134,8 +141,51 @@ async def _seal_journal(state: State) -> None:
         await asyncio.sleep(audit.seal_interval_seconds)
 
 
+async def _resolve_payments(state: State) -> None:
+    """Settle unknown and stale provider attempts and expire abandoned payments, on an interval."""
+    settings: Settings = state.settings
+    while True:
+        payments: Payments | None = state.get("payments")
+        try:
+            if payments is not None:
+                report = await payment_resolver.run_once(payments)
+                if report.resolved or report.queued or report.expired:
+                    log.info(
+                        "payments resolved",
+                        resolved=report.resolved,
+                        queued=report.queued,
+                        expired=report.expired,
+                    )
+        except Exception:  # keep the service up; the next round tries again
+            log.exception("resolving payments failed")
+        await asyncio.sleep(settings.service.payments.resolver_interval_seconds)
+
+
+def _open_payments(
+    state: State, providers: ProvidersConfig | None, provider_env: Mapping[str, str] | None
+) -> ProviderRegistry | None:
+    """The provider registry of this process (its HTTP clients belong to the serving event loop)."""
+    settings: Settings = state.settings
+    try:
+        config = providers or load_providers(settings)
+    except ProviderConfigError as error:  # the rest of the service still runs; payments answer 503
+        log.warning("payments are not available", reason=str(error))
+        state.payments_problem = str(error)
+        return None
+    registry = ProviderRegistry(config, env=provider_env or provider_environment(settings))
+    state.payments = Payments(
+        database=state.database, settings=settings, registry=registry, keys=state.stamp_keys
+    )
+    return registry
+
+
 def create_app(
-    settings: Settings | None = None, database: Database | None = None, *, background: bool = True
+    settings: Settings | None = None,
+    database: Database | None = None,
+    *,
+    background: bool = True,
+    providers: ProvidersConfig | None = None,
+    provider_env: Mapping[str, str] | None = None,
 ) -> Litestar:
     settings = settings or get_settings()
     database = database or Database.from_url(
@@ -151,6 +201,9 @@ def create_app(
         if settings.production:  # refuse to start without keys rather than fail at the first payment
             await to_thread.run_sync(check_production_keys)
         tasks: list[asyncio.Task[None]] = []
+        registry = _open_payments(app.state, providers, provider_env)
+        if background and settings.service.payments.resolver_interval_seconds:
+            tasks.append(asyncio.create_task(_resolve_payments(app.state)))
         if background and settings.service.ledger.checkpoint_interval_seconds:
             tasks.append(asyncio.create_task(_close_books(app.state)))
         if background and settings.service.audit.seal_interval_seconds:
@@ -162,6 +215,8 @@ def create_app(
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
+            if registry is not None:
+                await registry.aclose()
 
     return Litestar(
         route_handlers=[
@@ -171,6 +226,8 @@ def create_app(
             AuditController,
             *STAMP_ROUTES,
             ReconciliationController,
+            *PAYMENT_ROUTES,
+            *REFUND_ROUTES,
             *web.routes(),
         ],
         template_config=web.template_config(),
@@ -178,7 +235,7 @@ def create_app(
         middleware=[access_log, DefineMiddleware(ApiKeyMiddleware)],
         plugins=[problems.plugin()],
         exception_handlers=dict(problems.UNEXPECTED),  # type: ignore[arg-type]
-        lifespan=[lifespan, web.lifespan()],
+        lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="eTimbre ledger",
             version=VERSION,

@@ -67,7 +67,17 @@ def main(ctx: click.Context) -> None:
 
 
 # Each module below adds its commands to `main` when imported.
-from ledger.cli import audit, core, demo, reconciliation, staff, stamps  # noqa: E402
+from ledger.cli import (  # noqa: E402
+    audit,
+    core,
+    demo,
+    payments,
+    reconciliation,
+    refunds,
+    settlement,
+    staff,
+    stamps,
+)
 
 __all__ = [
     "Context",
@@ -78,7 +88,10 @@ __all__ = [
     "instant",
     "main",
     "pass_context",
+    "payments",
     "reconciliation",
+    "refunds",
+    "settlement",
     "staff",
     "stamps",
 ]

@@ -80,13 +80,6 @@ def routes() -> list[Any]:
     ]
 
 
-def lifespan() -> Any:
-    """What the pages open and must close with the app (the payment providers' HTTP clients)."""
-    from ledger.web.checkout import lifespan as checkout_lifespan
-
-    return checkout_lifespan
-
-
 def template_config() -> TemplateConfig[Any]:
     """Jinja2 templates from ``ledger/web/templates``, autoescaped, strict about undefined names."""
     return TemplateConfig(instance=pages.template_engine())

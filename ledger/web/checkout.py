@@ -4,15 +4,14 @@ provider's hosted page, then show the payment's progress and, once captured, its
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from anyio import to_thread
-from litestar import Controller, Litestar, Request, get, post
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ServiceUnavailableException
 from litestar.params import PathParameter
 from litestar.response import Redirect, Template
 
@@ -21,7 +20,7 @@ from ledger.domain.payments import PaymentStatus
 from ledger.money import Money
 from ledger.services.issuance import IssuedStamp, issued_stamps
 from ledger.services.payments.checkout import start_online_payment
-from ledger.services.payments.context import Payments, load_providers
+from ledger.services.payments.context import Payments
 from ledger.services.payments.errors import PaymentRefusedError
 from ledger.services.payments.records import money, payment_by_id
 from ledger.services.payments.returning import WAITING, check_on_return
@@ -29,7 +28,6 @@ from ledger.settings import Settings
 from ledger.web.pages import Message, page, translator
 from providers.errors import ProviderError
 from providers.model import AutoPostForm
-from providers.registry import ProviderRegistry
 
 PaymentId = Annotated[uuid.UUID, PathParameter(description="the payment's random id (its status link)")]
 # What the citizen is told, by payment state: still waiting (the page refreshes), or how it ended.
@@ -39,34 +37,18 @@ _OUTCOME = {
     PaymentStatus.EXPIRED: "expired",
     PaymentStatus.PARKED: "review",
 }  # every other closed state took the money: "paid", with the receipts
-_STATE_KEY = "payments"  # shared with the payments API when it keeps one on the app's state
+
+
+class PaymentsUnavailableError(Exception):
+    """The service could not open its payment providers (see the log); payments wait for an operator."""
 
 
 def payments_of(state: State) -> Payments:
-    """The process's payment service (one provider registry per process), built on first use."""
-    existing = state.get(_STATE_KEY)
-    if isinstance(existing, Payments):
-        return existing
-    settings: Settings = state.settings
-    built = Payments(
-        database=state.database,
-        settings=settings,
-        registry=ProviderRegistry(load_providers(settings)),
-        keys=state.stamp_keys,
-    )
-    state[_STATE_KEY] = built
-    return built
-
-
-@asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Close the provider registry's HTTP clients if the pages opened one."""
-    try:
-        yield
-    finally:
-        payments = app.state.get(_STATE_KEY)
-        if isinstance(payments, Payments):
-            await payments.registry.aclose()
+    """The process's payment service, opened by the app factory with the providers' HTTP clients."""
+    payments = state.get("payments")
+    if not isinstance(payments, Payments):
+        raise PaymentsUnavailableError(state.get("payments_problem", "payments are not configured"))
+    return payments
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +103,7 @@ class CheckoutController(Controller):
                 detail=refused.message,
                 consulate=consulate,
             )
-        except ProviderError:
+        except (ProviderError, PaymentsUnavailableError):
             return page(
                 request,
                 "citizen/checkout_failed.html",
@@ -141,7 +123,10 @@ class CheckoutController(Controller):
     async def payment(self, request: Request[Any, Any, Any], state: State, payment_id: PaymentId) -> Template:
         """The payment's progress; receipts once it is captured. A payment still open is asked about
         at the provider (the citizen may come back before the provider's notification)."""
-        payments = payments_of(state)
+        try:
+            payments = payments_of(state)
+        except PaymentsUnavailableError:
+            raise ServiceUnavailableException("payments are not available") from None
         view = await to_thread.run_sync(_view, state.database, payments, payment_id)
         if view is None:
             raise NotFoundException("no online payment behind this link")

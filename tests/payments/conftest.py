@@ -139,3 +139,7 @@ async def arm(provider: str, fake_url: str, reference: str, faults: list[str]) -
     path = "/sandbox/orders" if provider == "sandbox" else "/_fake/orders"
     async with httpx.AsyncClient() as client:
         (await client.put(f"{fake_url}{path}/{reference}/faults", json={"faults": faults})).raise_for_status()
+
+
+# The API's fixtures (API keys per role, stamp keys with their secrets in the environment).
+from tests.api.conftest import keys, stamp_keys  # noqa: E402, F401

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,3 +39,18 @@ def providers_file(settings: Settings) -> Path:
 
 def load_providers(settings: Settings) -> ProvidersConfig:
     return load_providers_config(providers_file(settings))
+
+
+# The sandbox simulator's own defaults: not secrets (the simulator moves no money), so that the embedded
+# default pays end to end with no set-up. Production never uses them; the environment always wins.
+SANDBOX_DEVELOPMENT_ENV = {
+    "ETIMBRE_SANDBOX_API_KEY": "sandbox-key",
+    "ETIMBRE_SANDBOX_WEBHOOK_SECRET": "sandbox-webhook-secret",
+}
+
+
+def provider_environment(settings: Settings) -> Mapping[str, str]:
+    """Where provider secrets come from: the environment (plus the sandbox's defaults in development)."""
+    if settings.production:
+        return os.environ
+    return {**SANDBOX_DEVELOPMENT_ENV, **os.environ}
