@@ -147,3 +147,37 @@ def test_forgeries_are_named(desk: StampDesk) -> None:
     never_issued = StampNumber(body + str(luhn_check_digit(body)))
     assert _check(desk, never_issued.printed()).verdict is Verdict.FORGED
     assert _check(desk, stamp.text).verdict is Verdict.GENUINE
+
+
+@pytest.mark.postgres_only
+def test_eight_counters_pressing_use_on_one_scan_use_it_once(pg_db: Database, settings: Settings) -> None:
+    import threading
+
+    stamp_key, trust_key = make_keys(pg_db)
+    desk = StampDesk(pg_db, settings, StampKeys(settings, SECRETS), stamp_key, trust_key)
+    stamp = desk.pay("PASSPORT").stamps[0]
+    barrier = threading.Barrier(8)
+    outcomes: list[tuple[bool, Verdict, str]] = []
+
+    def counter(index: int) -> None:
+        barrier.wait()
+        with pg_db.write() as session:
+            used = consume_scanned(
+                session, settings, stamp.text, consulate="FR-PAR", actor=f"staff:{index}:desk"
+            )
+        actor = used.check.used.actor if used.check.used is not None else ""
+        outcomes.append((used.consumption is not None, used.check.verdict, actor))
+
+    threads = [threading.Thread(target=counter, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if o[0]]
+    assert len(winners) == 1
+    losers = [o for o in outcomes if not o[0]]
+    assert len(losers) == 7
+    # Every other counter is told "already used", and by whom.
+    assert {verdict for _, verdict, _ in losers} == {Verdict.USED}
+    assert len({actor for _, _, actor in losers}) == 1
+    assert desk.count("stamp_events", "WHERE kind = 'consumed'") == 1
