@@ -8,6 +8,9 @@ from datetime import datetime, timedelta
 
 import base45
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
 from ledger.db.engine import Database
 from ledger.services import clock
@@ -181,3 +184,22 @@ def test_eight_counters_pressing_use_on_one_scan_use_it_once(pg_db: Database, se
     assert {verdict for _, verdict, _ in losers} == {Verdict.USED}
     assert len({actor for _, _, actor in losers}) == 1
     assert desk.count("stamp_events", "WHERE kind = 'consumed'") == 1
+
+
+# Text a scanner could send: the QR alphabet, AZERTY's symbols, digits, separators and anything else.
+SCANNER_TEXT = st.text(
+    alphabet=st.sampled_from(
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:&é\"'(è_çà);,!?§ùµ²\t\r\nabcxyzé€"
+    ),
+    max_size=240,
+)
+
+
+@settings_(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(noise=SCANNER_TEXT, prefix=st.sampled_from(["", "ET1:", "ET&;", "et1:", "4821 "]))
+def test_no_scanned_noise_is_ever_a_usable_stamp(desk: StampDesk, noise: str, prefix: str) -> None:
+    check = _check(desk, prefix + noise)
+    assert check.verdict in {Verdict.UNREADABLE, Verdict.FORGED}, (prefix + noise, check)
+    assert not check.consumable
+    if check.verdict is Verdict.UNREADABLE:
+        assert check.number is None
