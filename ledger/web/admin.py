@@ -13,11 +13,14 @@ from litestar.params import Body, PathParameter
 from litestar.response import Redirect, Template
 
 from ledger.db.engine import Database
+from ledger.money import Money
 from ledger.services import apikeys, clock, signing_keys
 from ledger.services import staff as staff_service
 from ledger.services.apikeys import Role
+from ledger.services.payments.resolver import manual_queue
 from ledger.settings import Settings
 from ledger.web.access import current_staff, staff_only
+from ledger.web.checkout import payments_of
 from ledger.web.pages import Message, page, translator
 from providers.registry import ProviderRegistry
 from receipts.keys import KeyPurpose, SigningKeyError
@@ -351,6 +354,19 @@ class AdminController(Controller):
         except Exception as error:  # noqa: BLE001 - a broken providers.toml is shown, not a 500
             variants, problem = [], str(error)
         return page(request, "admin/providers.html", variants=variants, problem=problem, source=str(path))
+
+    # Payments nobody could settle ---------------------------------------------------------------------------
+
+    @get("/payments", name="web-admin-payments", sync_to_thread=True)
+    def payments_page(self, request: Request[Any, Any, Any], state: State) -> Template:
+        """The manual queue: attempts the resolver gave up on, and parked payments, oldest first."""
+        queue = manual_queue(payments_of(state))
+        return page(
+            request,
+            "admin/payments.html",
+            queue=[(item, Money(item.amount, item.currency)) for item in queue],
+            timezone=state.settings.service.treasury.timezone,
+        )
 
 
 def _actor(request: Request[Any, Any, Any]) -> str:

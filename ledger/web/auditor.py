@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import PathParameter
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from ledger.db.engine import Database
 from ledger.db.types import from_micros
@@ -21,9 +22,10 @@ from ledger.domain.entries import EntryKind
 from ledger.services import clock, journal
 from ledger.services.apikeys import Role
 from ledger.services.audit import runner
+from ledger.services.audit.verify import verify
 from ledger.services.balances import SliceFilter, balances
 from ledger.settings import Settings
-from ledger.web.access import staff_only
+from ledger.web.access import current_staff, staff_only
 from ledger.web.pages import Message, page, translator
 
 # What a filter field may hold; anything else is named back to the auditor and ignored.
@@ -36,6 +38,7 @@ FIELDS = {
     "stamp": re.compile(r"^[0-9]{17}$"),
 }
 PAGE_SIZE = 50
+LAST_CHECK = "last_seal_verification"
 EntryPath = Annotated[uuid.UUID, PathParameter(description="a ledger entry")]
 
 
@@ -188,6 +191,7 @@ class AuditController(Controller):
         return page(
             request,
             "auditor/seals.html",
+            check=state.get(LAST_CHECK),
             status=found,
             latest=latest,
             made_at=from_micros(latest.header.made_at) if latest else None,
@@ -196,6 +200,40 @@ class AuditController(Controller):
             waiting=sum(found.unsealed.values()),
             timezone=state.settings.service.treasury.timezone,
         )
+
+    @post("/seals/verify", name="web-audit-seals-verify", sync_to_thread=True, status_code=303)
+    def verify_seals(self, request: Request[Any, Any, Any], state: State) -> Redirect:
+        """Recompute every seal from the rows now (as `etimbre audit verify`); the outcome is kept for the
+        seal page until the service restarts (the CLI's JSON report is the archived record)."""
+        settings: Settings = state.settings
+        database: Database = state.database
+        staff = current_staff(request)
+        tolerance = settings.service.audit.lateness_tolerance_seconds * 1_000_000
+        with database.read() as session:
+            report = verify(session, tolerance_us=tolerance, database=database)
+        state[LAST_CHECK] = SealCheck(
+            at=clock.now(),
+            by=staff.actor if staff is not None else "",
+            ok=report.ok,
+            seals=report.seals,
+            records=report.records,
+            findings=tuple(finding.message for finding in report.findings[:20]),
+            more=max(0, len(report.findings) - 20),
+        )
+        return Redirect("/web/audit/seals", status_code=303)
+
+
+@dataclass(frozen=True, slots=True)
+class SealCheck:
+    """The last verification of the seals made from the seal page."""
+
+    at: datetime
+    by: str
+    ok: bool
+    seals: int
+    records: int
+    findings: tuple[str, ...]
+    more: int
 
 
 def _after(text: str, problems: list[str]) -> tuple[datetime, uuid.UUID] | None:

@@ -34,6 +34,7 @@ from reconciliation.days import today_in
 from reconciliation.report_pdf import report_pdf
 
 UPLOAD_LIMIT = 64 * 2**20  # as the API; larger files go through the CLI, which streams them from disk
+KEPT_JOBS = 50
 PHASES = ("load", "resolved", "exact", "aggregate", "window", "tolerance", "leftovers", "balance", "record")
 STATUSES = ("open", "pending_approval", "cleared", "resolved", "superseded")
 RowId = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
@@ -221,6 +222,9 @@ class ReconciliationPages(Controller):
             day = date.fromisoformat(data.day)
         except ValueError:
             return _overview(request, messages=[Message("error", t("recon.bad_day"))], status_code=422)
+        if not runs.FIRST_DAY <= day <= _today(settings):
+            message = Message("error", t("recon.day_range", first=runs.FIRST_DAY.isoformat()))
+            return _overview(request, messages=[message], status_code=422)
         if not data.import_ids:
             return _overview(request, messages=[Message("error", t("recon.no_import"))], status_code=422)
         job = RunJob(secrets.token_urlsafe(12), day, _actor(request))
@@ -247,7 +251,10 @@ class ReconciliationPages(Controller):
             finally:
                 job.done.set()
 
-        _jobs(state)[job.job_id] = job
+        jobs = _jobs(state)
+        for finished in [key for key, earlier in jobs.items() if earlier.done.is_set()][:-KEPT_JOBS]:
+            del jobs[finished]  # the runs themselves are in the database; only recent progress is kept
+        jobs[job.job_id] = job
         threading.Thread(target=work, name=f"reconcile-{job.job_id}", daemon=True).start()
         return Redirect(f"/web/audit/reconciliation/jobs/{job.job_id}", status_code=303)
 

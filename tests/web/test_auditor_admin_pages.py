@@ -116,7 +116,20 @@ def test_an_auditor_reconciles_a_day_and_a_second_auditor_approves(
         "/web/audit/reconciliation/runs",
         data={"csrf_token": csrf, "day": "2999-01-01", "imports": [import_id.group(1)]},
     )
-    assert "Rapprochement refusé" in refused.text
+    assert refused.status_code == 422
+    assert "aujourd&#39;hui peut être rapprochée" in refused.text
+    missing = web.post(
+        "/web/audit/reconciliation/runs",
+        data={"csrf_token": csrf, "day": day.isoformat(), "imports": ["999999"]},
+        follow_redirects=False,
+    )
+    assert missing.status_code == 303
+    for _ in range(200):
+        progress = web.get(missing.headers["location"])
+        if 'data-state="refused"' in progress.text:
+            break
+        time.sleep(0.05)
+    assert "Rapprochement refusé" in progress.text and "no import 999999" in progress.text
     report = _run_to_report(web, csrf, day.isoformat(), import_id.group(1))
     assert 'data-exceptions="3"' in report
     assert "3 écart(s) à traiter" in report
@@ -262,3 +275,67 @@ def test_an_admin_manages_staff_and_keys(web: Client, db: Database) -> None:
     providers = web.get("/web/admin/providers")
     assert providers.status_code == 200
     assert "sandbox" in providers.text
+
+
+def test_the_manual_queue_lists_parked_payments(web: Client, db: Database) -> None:
+    import uuid
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from ledger.db.models_payments import Payment
+    from ledger.services import clock
+
+    now = clock.now()
+    sign_in(web, ADMIN)
+    assert "Aucun paiement en attente" in web.get("/web/admin/payments").text
+    with db.write() as session:
+        session.execute(
+            insert(Payment),
+            {
+                "id": uuid.uuid4(),
+                "reference": "ET-PARKED-0001",
+                "consulate": "FR-PAR",
+                "fee_codes": "PASSPORT",
+                "amount": 5500,
+                "currency": "EUR",
+                "priced_at": now,
+                "channel": "online",
+                "variant": "sandbox-online",
+                "provider": "sandbox",
+                "state": "parked",
+                "captured_amount": 5500,
+                "entry_id": uuid.uuid4(),
+                "captured_at": now,
+                "parked_reason": "captured after the payment had expired: decide refund or stamps",
+                "expires_at": now + timedelta(hours=1),
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    queue = web.get("/web/admin/payments")
+    assert queue.status_code == 200
+    assert "ET-PARKED-0001" in queue.text and "55,00" in queue.text
+    assert "captured after the payment had expired" in queue.text
+
+
+def test_an_auditor_verifies_the_seals_and_sees_a_row_changed_behind_the_back(
+    web: Client, db: Database, web_settings: Settings
+) -> None:
+    from sqlalchemy import text
+
+    from tests.audit.conftest import behind_the_back, seal
+
+    capture(db, web_settings, past_day(web_settings), "ET-PAY-0001", 12500)
+    seal(db, force=True)
+    csrf = sign_in(web, AUDITOR)
+    assert "Pas encore de vérification" in web.get("/web/audit/seals").text
+    checked = web.post("/web/audit/seals/verify", data={"csrf_token": csrf})
+    assert checked.status_code == 200  # after the redirect to the seal page
+    assert 'data-check="ok"' in checked.text
+    assert "Scellé n°" in checked.text and 'data-intact="true"' in checked.text
+    with behind_the_back(db) as connection:
+        connection.execute(text("UPDATE entries SET payment_ref = 'pay-forged'"))
+    again = web.post("/web/audit/seals/verify", data={"csrf_token": csrf})
+    assert 'data-check="findings"' in again.text
+    assert "1 constat(s)" in again.text
