@@ -142,9 +142,11 @@ def live_server(
         sock.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian chromium through Playwright; never downloads a browser."""
+    """Headless Debian chromium through Playwright; never downloads a browser. Per module, not per
+    session: Playwright's sync API keeps an event loop running in the main thread while it is open, so
+    it must be closed before any asyncio test of another module runs (also under pytest-xdist)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test does)", pytrace=False)
     from playwright.sync_api import sync_playwright
