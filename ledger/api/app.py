@@ -20,6 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger import web
 from ledger.api import problems
 from ledger.api.audit import AuditController
 from ledger.api.auth import ApiKeyMiddleware
@@ -27,6 +28,7 @@ from ledger.api.health import HealthController
 from ledger.api.ledger import LedgerAdminController, LedgerController
 from ledger.api.payments import ROUTES as PAYMENT_ROUTES
 from ledger.api.reconciliation import ReconciliationController
+from ledger.api.refunds import ROUTES as REFUND_ROUTES
 from ledger.api.stamps import ROUTES as STAMP_ROUTES
 from ledger.db.engine import Database
 from ledger.services import checkpoints, clock
@@ -225,7 +227,10 @@ def create_app(
             *STAMP_ROUTES,
             ReconciliationController,
             *PAYMENT_ROUTES,
+            *REFUND_ROUTES,
+            *web.routes(),
         ],
+        template_config=web.template_config(),
         state=State({"settings": settings, "database": database, "stamp_keys": StampKeys(settings)}),
         middleware=[access_log, DefineMiddleware(ApiKeyMiddleware)],
         plugins=[problems.plugin()],

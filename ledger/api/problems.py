@@ -234,6 +234,9 @@ def plugin() -> ProblemDetailsPlugin:
     from ledger.api.payments_problems import payment_problems  # the payment area's refusals
 
     mapping.update(payment_problems())
+    from ledger.api.refunds_problems import refund_problems  # refunds, voids
+
+    mapping.update(refund_problems())
     return ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=mapping))
 
 

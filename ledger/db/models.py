@@ -172,5 +172,6 @@ from ledger.db import (  # noqa: E402, F401
     models_audit,
     models_payments,
     models_reconciliation,
+    models_refunds,
     models_stamps,
 )

@@ -1,0 +1,120 @@
+"""Refunds through the service against every built-in provider's fake, on both engines: partial and
+repeated refunds of whole stamps, never more than captured (refused before any call), retries."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from ledger.db.engine import Database
+from ledger.money import Money
+from ledger.services.balances import account_balance
+from ledger.services.refunds import (
+    RefundError,
+    RefundExceedsCapturedError,
+    RefundOrder,
+    refund_payment,
+)
+from ledger.settings import Settings
+from providers.registry import ProviderRegistry
+from tests.providers.conformance import Harness
+from tests.refunds.conftest import PRICE, Paid, stamp_status
+
+pytestmark = pytest.mark.anyio
+Pay = Callable[[Harness], Awaitable[Paid]]
+
+
+def _order(paid: Paid, key: str, **changes: object) -> RefundOrder:
+    fields: dict[str, object] = {
+        "payment_ref": paid.reference, "reason": "service not delivered", "actor": "admin-1", "request_key": key,
+    }  # fmt: skip
+    fields.update(changes)
+    return RefundOrder(**fields)  # type: ignore[arg-type]
+
+
+def _count(db: Database, sql: str, **params: object) -> int:
+    with db.read() as session:
+        return int(session.execute(text(sql), params).scalar_one())
+
+
+def _balance(db: Database, code: str) -> Money | None:
+    with db.read() as session:
+        return account_balance(session, code)
+
+
+async def test_a_refund_above_the_captured_amount_is_refused_before_any_call(
+    harness: Harness, pay: Pay, db: Database, settings: Settings, registry: ProviderRegistry
+) -> None:
+    paid = await pay(harness)
+    paid.watch()
+    with pytest.raises(RefundExceedsCapturedError, match=r"60\.01 EUR is more than the 60\.00 EUR left"):
+        await refund_payment(db, settings, registry.get, _order(paid, "k1", amount=Money(6001, "EUR")))
+    with pytest.raises(RefundError, match="not a stamp of payment"):
+        await refund_payment(db, settings, registry.get, _order(paid, "k2", stamps=("12345678901234567",)))
+    with pytest.raises(RefundError, match="whole stamps"):
+        await refund_payment(db, settings, registry.get, _order(paid, "k3", amount=Money(1000, "EUR")))
+    assert paid.requests == [], "the provider must not have been called"
+    assert _count(db, "SELECT count(*) FROM payment_attempts") == 0
+    assert _count(db, "SELECT refunded_amount FROM payments") == 0
+    # The database keeps the same promise on its own: the reservation cannot pass the captured amount.
+    with pytest.raises(IntegrityError), db.write() as session:
+        session.execute(text("UPDATE payments SET refunded_amount = captured_amount + 1"))
+
+
+async def test_repeated_partial_refunds_of_whole_stamps(
+    harness: Harness, pay: Pay, db: Database, settings: Settings, registry: ProviderRegistry
+) -> None:
+    paid = await pay(harness)
+    passport, legalization = paid.stamps
+    provider = harness.provider.name
+
+    first = await refund_payment(db, settings, registry.get, _order(paid, "r1", stamps=(passport,)))
+    assert (first.state, first.amount, first.payment_state) == (
+        "succeeded",
+        Money(5500, "EUR"),
+        "partially_refunded",
+    )
+    assert stamp_status(db, passport) == "refunded"  # on the trust list's deny list
+    assert stamp_status(db, legalization) == "issued"
+    assert (await harness.provider.fetch_status(paid.reference)).refunded == Money(5500, "EUR")
+
+    paid.watch()
+    again = await refund_payment(db, settings, registry.get, _order(paid, "r1", stamps=(passport,)))
+    assert (again.id, again.state) == (first.id, "succeeded")
+    assert paid.requests == [], "a retry of a finished refund calls nobody"
+    with pytest.raises(RefundError, match="already refunded"):
+        await refund_payment(db, settings, registry.get, _order(paid, "r2", stamps=(passport,)))
+    with pytest.raises(RefundExceedsCapturedError, match=r"more than the 5\.00 EUR left"):
+        await refund_payment(db, settings, registry.get, _order(paid, "r2", amount=Money(5500, "EUR")))
+    assert paid.requests == []
+
+    second = await refund_payment(db, settings, registry.get, _order(paid, "r3"))  # every unused stamp left
+    assert [s.number for s in second.stamps] == [legalization]
+    assert (second.state, second.payment_state, second.refunded) == ("succeeded", "refunded", PRICE)
+    assert (await harness.provider.fetch_status(paid.reference)).refunded == PRICE
+    assert _balance(db, f"assets:clearing:{provider}:EUR") == Money(0, "EUR")
+    assert _balance(db, "liabilities:stamps-outstanding:FR-PAR") == Money(0, "EUR")
+    assert (
+        _count(db, "SELECT count(*) FROM payment_attempts WHERE kind = 'refund' AND state = 'succeeded'") == 2
+    )
+    with pytest.raises(RefundError, match="is refunded; it cannot be refunded"):
+        await refund_payment(db, settings, registry.get, _order(paid, "r4"))
+
+
+async def test_a_used_stamp_is_refunded_from_the_fee_income(
+    harness: Harness, pay: Pay, db: Database, settings: Settings, registry: ProviderRegistry
+) -> None:
+    from ledger.services.stamps import consume_stamp
+    from receipts.numbers import StampNumber
+
+    paid = await pay(harness)
+    passport, _ = paid.stamps
+    with db.write() as session:
+        consume_stamp(session, settings, StampNumber(passport), consulate="FR-PAR", actor="cashier")
+    refund = await refund_payment(db, settings, registry.get, _order(paid, "u1", stamps=(passport,)))
+    assert refund.state == "succeeded" and refund.stamps[0].was_used
+    assert stamp_status(db, passport) == "consumed"
+    assert _balance(db, "revenue:consular-fees:PASSPORT:EUR") == Money(0, "EUR")
