@@ -134,7 +134,9 @@ def test_resolve_settles_an_unknown_sale_and_queue_lists_parked_payments(
 
     assert "say --issue or --close" in run("payments", "decide", "ETPARKED1", code=2)
     assert "say why" in run("payments", "decide", "ETPARKED1", "--close", code=1)
-    closed = run("payments", "decide", "ETPARKED1", "--close", "--reason", "refunded by hand", "--actor", "amina")
+    closed = run(
+        "payments", "decide", "ETPARKED1", "--close", "--reason", "refunded by hand", "--actor", "amina"
+    )
     assert "closed without stamps" in closed
     assert "empty" in run("payments", "queue")
     assert "no parked payment" in run("payments", "decide", "ETPARKED1", "--close", "--reason", "x", code=1)
