@@ -244,17 +244,6 @@ def prepare_refund(
                 f"{order.amount} is more than the {left} left to refund "
                 f"of the {Money(payment.captured_amount, currency)} captured",
             )
-    stamps = _chosen_stamps(session, payment, order.stamps)
-    _check_stamps(session, settings, stamps, now)
-    total = Money(sum(row.amount for row in stamps), currency)
-    if total > left:
-        raise RefundExceedsCapturedError(
-            "stamps", f"the stamps come to {total}, more than the {left} left to refund"
-        )
-    if order.amount is not None and order.amount != total:
-        raise RefundError(
-            "amount", f"the stamps named come to {total}, not {order.amount}: refunds are of whole stamps"
-        )
     in_flight = (
         session.connection()
         .execute(
@@ -268,6 +257,17 @@ def prepare_refund(
         raise RefundConflictError(
             "payment",
             f"refund {in_flight.reference} of this payment is not finished yet; try again once it is",
+        )
+    stamps = _chosen_stamps(session, payment, order.stamps)
+    _check_stamps(session, settings, stamps, now)
+    total = Money(sum(row.amount for row in stamps), currency)
+    if total > left:
+        raise RefundExceedsCapturedError(
+            "stamps", f"the stamps come to {total}, more than the {left} left to refund"
+        )
+    if order.amount is not None and order.amount != total:
+        raise RefundError(
+            "amount", f"the stamps named come to {total}, not {order.amount}: refunds are of whole stamps"
         )
     _check_capabilities(caps, payment, total.minor)
     reserved = session.connection().execute(

@@ -6,18 +6,24 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.db.engine import Database
+from ledger.db.models_payments import PaymentAttempt
 from ledger.money import Money
 from ledger.services.balances import account_balance
+from ledger.services.payments.context import Payments
+from ledger.services.payments.resolver import resolve_attempt
 from ledger.services.refunds import (
+    RefundConflictError,
     RefundError,
     RefundExceedsCapturedError,
     RefundOrder,
+    get_refund,
     refund_payment,
 )
+from ledger.services.signing_keys import StampKeys
 from ledger.settings import Settings
 from providers.registry import ProviderRegistry
 from tests.providers.conformance import Harness
@@ -118,3 +124,49 @@ async def test_a_used_stamp_is_refunded_from_the_fee_income(
     assert refund.state == "succeeded" and refund.stamps[0].was_used
     assert stamp_status(db, passport) == "consumed"
     assert _balance(db, "revenue:consular-fees:PASSPORT:EUR") == Money(0, "EUR")
+
+
+async def test_a_refund_whose_answer_is_lost_is_settled_by_the_resolver(
+    harness: Harness,
+    pay: Pay,
+    db: Database,
+    settings: Settings,
+    registry: ProviderRegistry,
+    signer_keys: StampKeys,
+) -> None:
+    paid = await pay(harness)
+    passport, _ = paid.stamps
+    await harness.arm(paid.reference, ["timeout-after-charge"])
+    lost = await refund_payment(db, settings, registry.get, _order(paid, "t1", stamps=(passport,)))
+    assert lost.state == "unknown"
+    assert stamp_status(db, passport) == "issued"  # nothing posted while the outcome is unknown
+    with pytest.raises(RefundConflictError, match="not finished yet"):
+        await refund_payment(db, settings, registry.get, _order(paid, "t2"))
+    await harness.arm(paid.reference, [])
+    with db.read() as session:
+        attempt_id = session.execute(
+            select(PaymentAttempt.id).where(
+                PaymentAttempt.kind == "refund", PaymentAttempt.state == "unknown"
+            )
+        ).scalar_one()
+    payments = Payments(database=db, settings=settings, registry=registry, keys=signer_keys)
+    assert await resolve_attempt(payments, attempt_id) == "resolved"
+    with db.read() as session:
+        settled = get_refund(session, lost.id)
+    assert (settled.state, settled.payment_state) == ("succeeded", "partially_refunded")
+    assert stamp_status(db, passport) == "refunded"
+    assert (await harness.provider.fetch_status(paid.reference)).refunded == Money(5500, "EUR")  # once
+
+
+async def test_a_refunded_stamp_is_refused_at_the_counter(
+    harness: Harness, pay: Pay, db: Database, settings: Settings, registry: ProviderRegistry
+) -> None:
+    from ledger.services.stamps import verify_presented
+
+    paid = await pay(harness)
+    await refund_payment(db, settings, registry.get, _order(paid, "d1", stamps=(paid.stamps[0],)))
+    with db.read() as session:
+        refunded = verify_presented(session, settings, paid.issued.stamps[0].text, consulate="FR-PAR")
+        kept = verify_presented(session, settings, paid.issued.stamps[1].text, consulate="FR-PAR")
+    assert (refunded.usable, refunded.reason) == (False, "denied")
+    assert kept.usable
