@@ -133,6 +133,20 @@ def _per_currency(table: Mapping[str, str], currency: str) -> Money:
     return Money.parse(table.get(currency, table.get("default", "0")), currency)
 
 
+class StaffSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Staff sign-in for the web pages: password policy, lockout, sessions, Argon2id cost."""
+
+    min_password_length: Annotated[int, msgspec.Meta(ge=8, le=128)] = 12
+    # This many wrong passwords in a row lock the account for lockout_minutes.
+    max_failed_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    lockout_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 15
+    session_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 7)] = 10
+    # Argon2id cost; a stored hash made with other values is re-hashed at the next sign-in.
+    argon2_time_cost: Annotated[int, msgspec.Meta(ge=1, le=20)] = 3
+    argon2_memory_kib: Annotated[int, msgspec.Meta(ge=8192, le=4 * 1024 * 1024)] = 65536
+    argon2_parallelism: Annotated[int, msgspec.Meta(ge=1, le=16)] = 4
+
+
 class ServiceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     environment: Literal["development", "production"] = "development"
     data_dir: str = "./data"
@@ -145,6 +159,7 @@ class ServiceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
     audit: AuditSettings = AuditSettings()
     reconciliation: ReconciliationSettings = ReconciliationSettings()
     payments: PaymentSettings = PaymentSettings()
+    staff: StaffSettings = StaffSettings()
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
@@ -157,6 +172,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "audit": AuditSettings,
     "reconciliation": ReconciliationSettings,
     "payments": PaymentSettings,
+    "staff": StaffSettings,
 }
 
 

@@ -20,6 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger import web
 from ledger.api import problems
 from ledger.api.audit import AuditController
 from ledger.api.auth import ApiKeyMiddleware
@@ -227,7 +228,9 @@ def create_app(
             ReconciliationController,
             *PAYMENT_ROUTES,
             *REFUND_ROUTES,
+            *web.routes(),
         ],
+        template_config=web.template_config(),
         state=State({"settings": settings, "database": database, "stamp_keys": StampKeys(settings)}),
         middleware=[access_log, DefineMiddleware(ApiKeyMiddleware)],
         plugins=[problems.plugin()],

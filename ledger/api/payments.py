@@ -68,6 +68,11 @@ def _status_url(payments: Payments, payment_id: uuid.UUID) -> str:
     return f"{payments.public_url}/payments/{payment_id}"
 
 
+def _return_url(payments: Payments, payment_id: uuid.UUID) -> str:
+    """Where the citizen's browser lands after the provider's page: the payment's page (ledger.web)."""
+    return f"{payments.public_url}/web/pay/{payment_id}"
+
+
 def _payment_out(payments: Payments, view: PaymentView, started: StartedPayment | None = None) -> PaymentOut:
     return PaymentOut(
         id=view.id,
@@ -183,7 +188,7 @@ class PaymentController(Controller):
         view = await to_thread.run_sync(payment_view, payments, payment_id)
         if view.state.value in ("created", "pending", "unknown"):
             await resolve_payment(payments, payment_id)  # news may be lost: ask the provider now
-        return Redirect(_status_url(payments, payment_id), status_code=303)
+        return Redirect(_return_url(payments, payment_id), status_code=303)
 
     @post(
         "/{payment_id:uuid}/return",
@@ -203,7 +208,7 @@ class PaymentController(Controller):
             body
         ):  # signed like a callback: verified and applied once, or refused; either way the citizen goes on
             await receive_webhook(payments, view.variant, dict(request.headers), body)
-        return Redirect(_status_url(payments, payment_id), status_code=303)
+        return Redirect(_return_url(payments, payment_id), status_code=303)
 
 
 @post(

@@ -67,13 +67,24 @@ def main(ctx: click.Context) -> None:
 
 
 # Each module below adds its commands to `main` when imported.
-from ledger.cli import audit, core, payments, reconciliation, refunds, settlement, stamps  # noqa: E402
+from ledger.cli import (  # noqa: E402
+    audit,
+    core,
+    demo,
+    payments,
+    reconciliation,
+    refunds,
+    settlement,
+    staff,
+    stamps,
+)
 
 __all__ = [
     "Context",
     "audit",
     "console",
     "core",
+    "demo",
     "instant",
     "main",
     "pass_context",
@@ -81,5 +92,6 @@ __all__ = [
     "reconciliation",
     "refunds",
     "settlement",
+    "staff",
     "stamps",
 ]
