@@ -38,6 +38,7 @@ from ledger.services.payments.context import Payments
 from ledger.services.payments.errors import PaymentNotFoundError
 from ledger.services.payments.pricing import choose_variant, price
 from ledger.services.payments.resolver import manual_queue, resolve_payment
+from ledger.services.payments.returning import check_on_return
 from ledger.services.payments.terminal import TerminalSale, sale_view, start_terminal_sale
 from ledger.services.payments.views import PaymentView, payment_view
 from ledger.services.payments.webhooks import receive_webhook
@@ -185,9 +186,8 @@ class PaymentController(Controller):
     )
     async def back(self, state: State, payment_id: PaymentId) -> Redirect:
         payments = _payments(state)
-        view = await to_thread.run_sync(payment_view, payments, payment_id)
-        if view.state.value in ("created", "pending", "unknown"):
-            await resolve_payment(payments, payment_id)  # news may be lost: ask the provider now
+        await to_thread.run_sync(payment_view, payments, payment_id)  # 404 for an unknown id
+        await check_on_return(payments, payment_id)  # news may be lost: ask the provider now
         return Redirect(_return_url(payments, payment_id), status_code=303)
 
     @post(
