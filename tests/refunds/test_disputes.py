@@ -17,7 +17,7 @@ from ledger.db.engine import Database
 from ledger.domain.payments import EventOutcome
 from ledger.money import Money
 from ledger.services.balances import account_balance
-from ledger.services.disputes import DISPUTE_KINDS
+from ledger.services.disputes import DISPUTE_KINDS, disputes_of
 from ledger.services.payments.context import Payments
 from ledger.services.payments.events import apply_event
 from ledger.services.refunds import RefundOrder, refund_payment
@@ -139,6 +139,9 @@ async def test_a_lost_dispute_charges_back_and_revokes_the_unused_stamps(
             {"r": paid.reference},
         ).scalar_one()
     assert entries == 2  # the chargeback and the revocation, once each
+    with db.read() as session:
+        (dispute,) = disputes_of(session, paid.reference)
+    assert (dispute.state, dispute.amount, dispute.closing_entry_id is not None) == ("lost", PRICE, True)
 
 
 async def test_a_won_dispute_reverses_the_chargeback_whatever_the_order(
