@@ -51,6 +51,8 @@ EVENTS: Table = StampEvent.__table__  # type: ignore[assignment]
 REFUNDABLE = (PaymentStatus.CAPTURED.value, PaymentStatus.PARTIALLY_REFUNDED.value)
 IN_FLIGHT = ("pending", "unknown")
 FIRST_CHECK = timedelta(seconds=10)
+# If nothing settles the attempt by then (the process died around the call), the resolver asks the provider.
+CRASH_CHECK = timedelta(minutes=2)
 
 
 class RefundError(ValueError):
@@ -288,6 +290,7 @@ def prepare_refund(
             id=attempt_id, payment_id=payment.id, kind=AttemptKind.REFUND.value, idempotency_key=key,
             state=AttemptStatus.PREPARED.value, amount=total.minor, operation_reference=reference,
             code="", detail="", checks=0, manual=False, created_at=now, updated_at=now,
+            next_check_at=now + CRASH_CHECK,
         )
     )  # fmt: skip
     session.connection().execute(

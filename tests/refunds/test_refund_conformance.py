@@ -4,6 +4,7 @@ repeated refunds of whole stamps, never more than captured (refused before any c
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.db.engine import Database
 from ledger.db.models_payments import PaymentAttempt
+from ledger.db.models_refunds import Refund
 from ledger.money import Money
 from ledger.services.balances import account_balance
 from ledger.services.payments.context import Payments
@@ -21,6 +23,8 @@ from ledger.services.refunds import (
     RefundExceedsCapturedError,
     RefundOrder,
     get_refund,
+    mark_dispatched,
+    prepare_refund,
     refund_payment,
 )
 from ledger.services.signing_keys import StampKeys
@@ -170,3 +174,47 @@ async def test_a_refunded_stamp_is_refused_at_the_counter(
         kept = verify_presented(session, settings, paid.issued.stamps[1].text, consulate="FR-PAR")
     assert (refunded.usable, refunded.reason) == (False, "denied")
     assert kept.usable
+
+
+async def test_a_crash_around_the_provider_call_is_settled_by_the_resolver(
+    harness: Harness,
+    pay: Pay,
+    db: Database,
+    settings: Settings,
+    registry: ProviderRegistry,
+    signer_keys: StampKeys,
+) -> None:
+    """The process dies after the call (refund done at the provider, nothing applied) or before it
+    (attempt committed, never sent): the resolver finds out which from the provider's status."""
+    paid = await pay(harness)
+    passport, legalization = paid.stamps
+    caps = harness.provider.capabilities()
+    payments = Payments(database=db, settings=settings, registry=registry, keys=signer_keys)
+
+    with db.write() as session:
+        sent = prepare_refund(session, settings, caps, _order(paid, "c1", stamps=(passport,)))
+    with db.write() as session:
+        mark_dispatched(session, sent.refund_id)
+    answer = await harness.provider.refund(sent.request, idempotency_key=sent.idempotency_key)
+    assert answer.outcome.kind.value == "succeeded"  # ... and the process dies before applying it
+    assert await resolve_attempt(payments, _attempt_of(db, sent.refund_id)) == "resolved"
+    with db.read() as session:
+        assert get_refund(session, sent.refund_id).state == "succeeded"
+    assert stamp_status(db, passport) == "refunded"
+
+    with db.write() as session:
+        never = prepare_refund(session, settings, caps, _order(paid, "c2", stamps=(legalization,)))
+    # ... the process dies before marking it dispatched: nothing was sent.
+    assert await resolve_attempt(payments, _attempt_of(db, never.refund_id)) == "resolved"
+    with db.read() as session:
+        declined = get_refund(session, never.refund_id)
+    assert (declined.state, declined.refunded) == ("declined", Money(5500, "EUR"))  # reservation given back
+    assert stamp_status(db, legalization) == "issued"
+    again = await refund_payment(db, settings, registry.get, _order(paid, "c3", stamps=(legalization,)))
+    assert (again.state, again.payment_state) == ("succeeded", "refunded")
+    assert (await harness.provider.fetch_status(paid.reference)).refunded == PRICE  # each stamp once
+
+
+def _attempt_of(db: Database, refund_id: object) -> Any:
+    with db.read() as session:
+        return session.execute(select(Refund.attempt_id).where(Refund.id == refund_id)).scalar_one()
