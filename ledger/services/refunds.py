@@ -40,6 +40,7 @@ from ledger.services.refund_postings import StampFacts, post_stamp_refund
 from ledger.settings import Settings
 from providers.base import Provider
 from providers.model import Capabilities, OutcomeKind, ProviderResult, RefundRequest
+from receipts.numbers import StampNumber, StampNumberError
 
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = PaymentAttempt.__table__  # type: ignore[assignment]
@@ -162,7 +163,11 @@ def _chosen_stamps(session: Session, payment: Row[Any], wanted: tuple[str, ...] 
         raise RefundError("stamps", "name each stamp once, at least one")
     chosen = []
     for number in wanted:
-        row = by_number.get(number.replace(" ", "").replace("-", ""))
+        try:
+            digits = StampNumber.parse(number).digits
+        except StampNumberError as error:
+            raise RefundError("stamps", str(error)) from None
+        row = by_number.get(digits)
         if row is None:
             raise RefundError("stamps", f"stamp {number} is not a stamp of payment {payment.reference}")
         chosen.append(row)
@@ -200,6 +205,13 @@ def _check_capabilities(caps: Capabilities, payment: Row[Any], total: int) -> No
         raise RefundConflictError("stamps", f"{caps.provider} refunds only the whole payment")
 
 
+def _digits(number: str) -> str:
+    try:
+        return StampNumber.parse(number).digits
+    except StampNumberError:
+        return number
+
+
 def _existing(session: Session, reference: str, order: RefundOrder) -> Row[Any] | None:
     row = session.connection().execute(select(REFUNDS).where(REFUNDS.c.reference == reference)).one_or_none()
     if row is None:
@@ -210,9 +222,9 @@ def _existing(session: Session, reference: str, order: RefundOrder) -> Row[Any] 
             select(REFUND_STAMPS.c.number).where(REFUND_STAMPS.c.refund_id == row.id)
         )
     }
-    asked = None if order.stamps is None else {n.replace(" ", "").replace("-", "") for n in order.stamps}
+    asked = None if order.stamps is None else {_digits(n) for n in order.stamps}
     same = (asked is None or asked == named) and (order.amount is None or order.amount.minor == row.amount)
-    if not same or row.reason != order.reason:
+    if not same or row.reason != order.reason.strip():
         raise RefundConflictError(
             "Idempotency-Key", "this key was already used for a different refund of this payment"
         )

@@ -63,6 +63,10 @@ async def test_a_refund_above_the_captured_amount_is_refused_before_any_call(
     with pytest.raises(RefundExceedsCapturedError, match=r"60\.01 EUR is more than the 60\.00 EUR left"):
         await refund_payment(db, settings, registry.get, _order(paid, "k1", amount=Money(6001, "EUR")))
     with pytest.raises(RefundError, match="not a stamp of payment"):
+        await refund_payment(
+            db, settings, registry.get, _order(paid, "k2", stamps=("1234 5678 9012 3456-9",))
+        )
+    with pytest.raises(RefundError, match="the check digit should be 9"):
         await refund_payment(db, settings, registry.get, _order(paid, "k2", stamps=("12345678901234567",)))
     with pytest.raises(RefundError, match="whole stamps"):
         await refund_payment(db, settings, registry.get, _order(paid, "k3", amount=Money(1000, "EUR")))
