@@ -46,12 +46,16 @@ PREFIX = "/web"
 
 
 def _controllers() -> list[Any]:
+    from ledger.web.admin import ADMIN_ROUTES
+    from ledger.web.auditor import AUDITOR_ROUTES
     from ledger.web.cashier import CASHIER_ROUTES
     from ledger.web.checkout import CheckoutController
     from ledger.web.citizen import CITIZEN_ROUTES
+    from ledger.web.reconcile import RECONCILIATION_ROUTES
     from ledger.web.signin import SIGN_IN_ROUTES
 
-    return [CheckoutController, *CITIZEN_ROUTES, *SIGN_IN_ROUTES, *CASHIER_ROUTES]
+    staff = [*SIGN_IN_ROUTES, *CASHIER_ROUTES, *AUDITOR_ROUTES, *RECONCILIATION_ROUTES, *ADMIN_ROUTES]
+    return [CheckoutController, *CITIZEN_ROUTES, *staff]
 
 
 def routes() -> list[Any]:
