@@ -32,12 +32,13 @@ from ledger.api.stamps import RequiredIdempotencyKey
 from ledger.money import Money
 from ledger.services import clock
 from ledger.services.apikeys import Role
-from ledger.services.idempotency import StoredResponse, claim, request_hash, store
+from ledger.services.idempotency import StoredResponse, claim, release, request_hash, store
 from ledger.services.payments.checkout import StartedPayment, start_online_payment
 from ledger.services.payments.context import Payments
-from ledger.services.payments.errors import PaymentNotFoundError
+from ledger.services.payments.errors import PaymentNotFoundError, PaymentRefusedError, TerminalBusyError
 from ledger.services.payments.pricing import choose_variant, price
 from ledger.services.payments.resolver import manual_queue, resolve_payment
+from ledger.services.payments.returning import check_on_return
 from ledger.services.payments.terminal import TerminalSale, sale_view, start_terminal_sale
 from ledger.services.payments.views import PaymentView, payment_view
 from ledger.services.payments.webhooks import receive_webhook
@@ -117,7 +118,17 @@ async def _idempotent(
         return Response(
             earlier.body, status_code=earlier.status, media_type=earlier.media_type, headers=headers
         )
-    status, body = await work()
+    try:
+        status, body = await work()
+    except (PaymentRefusedError, TerminalBusyError):
+        if key is not None:  # refused before anything happened: the same key may be tried again
+
+            def forget() -> None:
+                with payments.database.write() as session:
+                    release(session, scope, key)
+
+            await to_thread.run_sync(forget)
+        raise
     if key is not None:
 
         def remember() -> None:
@@ -185,9 +196,8 @@ class PaymentController(Controller):
     )
     async def back(self, state: State, payment_id: PaymentId) -> Redirect:
         payments = _payments(state)
-        view = await to_thread.run_sync(payment_view, payments, payment_id)
-        if view.state.value in ("created", "pending", "unknown"):
-            await resolve_payment(payments, payment_id)  # news may be lost: ask the provider now
+        await to_thread.run_sync(payment_view, payments, payment_id)  # 404 for an unknown id
+        await check_on_return(payments, payment_id)  # news may be lost: ask the provider now
         return Redirect(_return_url(payments, payment_id), status_code=303)
 
     @post(

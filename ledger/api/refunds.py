@@ -20,9 +20,10 @@ from litestar.types import ControllerRouterHandler
 from ledger.api import problems
 from ledger.api.auth import principal_of, requires
 from ledger.api.payments import _payments
-from ledger.api.refunds_schemas import RefundIn, RefundOut, VoidIn, VoidOut
+from ledger.api.refunds_schemas import DisputeOut, RefundIn, RefundOut, VoidIn, VoidOut
 from ledger.money import Money, MoneyError
 from ledger.services.apikeys import Role
+from ledger.services.disputes import disputes_of
 from ledger.services.refunds import (
     RefundError,
     RefundOrder,
@@ -43,6 +44,12 @@ RequiredKey = Annotated[
         required=True,
         description="Required: a retry with the same key and body is the same refund (or void); the same key "
         "with another body is refused (422).",
+    ),
+]
+PaymentReferenceQuery = Annotated[
+    str,
+    QueryParameter(
+        min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$", description="the payment's reference"
     ),
 ]
 
@@ -102,12 +109,7 @@ class RefundController(Controller):
     def list_refunds(
         self,
         state: State,
-        payment_reference: Annotated[
-            str,
-            QueryParameter(
-                min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$", description="the payment's reference"
-            ),
-        ],
+        payment_reference: PaymentReferenceQuery,
     ) -> list[RefundOut]:
         payments = _payments(state)
         with payments.database.read() as session:
@@ -144,4 +146,19 @@ async def void(state: State, data: JSONBody[VoidIn], idempotency_key: RequiredKe
     return VoidOut.of(await void_payment(payments.database, payments.registry.get, data.payment_reference))
 
 
-ROUTES: list[ControllerRouterHandler] = [RefundController, void]
+@get(
+    "/disputes",
+    operation_id="listDisputes",
+    summary="The chargebacks of one payment, oldest first, with the entries they posted",
+    tags=["refunds"],
+    guards=[requires(Role.ADMIN, Role.AUDITOR)],
+    responses=problems.responses(401, 403, 404, 503),
+    sync_to_thread=True,
+)
+def list_disputes(state: State, payment_reference: PaymentReferenceQuery) -> list[DisputeOut]:
+    payments = _payments(state)
+    with payments.database.read() as session:
+        return [DisputeOut.of(view) for view in disputes_of(session, payment_reference)]
+
+
+ROUTES: list[ControllerRouterHandler] = [RefundController, void, list_disputes]

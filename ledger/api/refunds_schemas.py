@@ -10,6 +10,7 @@ import msgspec
 
 from ledger.api.schemas import Amount, Decimal, Reason
 from ledger.api.stamps_schemas import STAMP_NUMBER
+from ledger.services.disputes import DisputeView
 from ledger.services.refunds import RefundView
 from ledger.services.voids import VoidView
 
@@ -108,4 +109,27 @@ class VoidOut(msgspec.Struct, kw_only=True):
         return cls(
             payment_reference=view.payment_ref, attempt_id=view.attempt_id, attempt_state=view.attempt_state,
             payment_state=view.payment_state, amount=Amount.of(view.amount), detail=view.detail,
+        )  # fmt: skip
+
+
+class DisputeOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    payment_reference: str
+    variant: str
+    provider_reference: str
+    state: str  # open | won | lost
+    amount: Amount
+    reason: str
+    entry_id: uuid.UUID  # the chargeback entry
+    closing_entry_id: uuid.UUID | None  # its reversal (won) or the stamps revoked (lost)
+    opened_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, view: DisputeView) -> DisputeOut:
+        return cls(
+            id=view.id, payment_reference=view.payment_ref, variant=view.variant,
+            provider_reference=view.provider_reference, state=view.state, amount=Amount.of(view.amount),
+            reason=view.reason, entry_id=view.entry_id, closing_entry_id=view.closing_entry_id,
+            opened_at=view.opened_at, closed_at=view.closed_at,
         )  # fmt: skip

@@ -169,3 +169,43 @@ def void(ctx: Context, *, payment_reference: str, as_json: bool) -> None:
         console.print(f"void {view.attempt_state}: payment {view.payment_ref} is {view.payment_state}")
     if view.attempt_state == "declined":
         raise click.ClickException(f"the provider declined the void: {view.detail}")
+
+
+@payments.command("disputes")
+@click.argument("payment_reference")
+@click.option("--json", "as_json", is_flag=True, help="Print the disputes as JSON.")
+@pass_context
+def list_disputes(ctx: Context, *, payment_reference: str, as_json: bool) -> None:
+    """The chargebacks of one payment, with the entries they posted."""
+    from ledger.services.disputes import disputes_of
+    from ledger.services.refunds import PaymentNotFoundError
+
+    try:
+        with ctx.database.read() as session:
+            views = disputes_of(session, payment_reference)
+    except PaymentNotFoundError as error:
+        raise click.ClickException(str(error)) from None
+    rows = [
+        {
+            "provider_reference": v.provider_reference, "variant": v.variant, "state": v.state,
+            "amount": v.amount.to_str(), "currency": v.amount.currency, "reason": v.reason,
+            "entry_id": str(v.entry_id), "closing_entry_id": str(v.closing_entry_id or "") or None,
+            "opened_at": v.opened_at.isoformat(),
+            "closed_at": v.closed_at.isoformat() if v.closed_at else None,
+        }
+        for v in views
+    ]  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Disputes")
+    for column in ("provider_reference", "state", "amount", "reason", "opened_at", "closed_at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[c] or "")
+                for c in ("provider_reference", "state", "amount", "reason", "opened_at", "closed_at")
+            )
+        )
+    console.print(table)

@@ -2,6 +2,7 @@
 
     etimbre payments settle --variant stripe-online --day 2026-11-22
     etimbre payments settle --report payouts.csv --profile settlement-stripe
+    etimbre payments settle --import 12      # a settlement report already imported by `etimbre reconcile`
 
 Each payout (per currency) becomes one settlement entry: treasury and acquirer fees debited, the
 provider's clearing account credited. Running it again posts nothing new; a payout whose figures changed
@@ -110,6 +111,9 @@ def _show(settled: list[SettledBatch], *, as_json: bool) -> None:
 @click.option("--report", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An acquirer's settlement report file, with --profile.")  # fmt: skip
 @click.option("--profile", help="The settlement import profile of --report (e.g. settlement-stripe).")
+@click.option(
+    "--import", "import_id", type=int, help="A settlement report imported for reconciliation, by id."
+)
 @click.option("--actor", default="cli", show_default=True, help="Who posts (kept on the entries).")
 @click.option("--json", "as_json", is_flag=True, help="Print the batches as JSON.")
 @pass_context
@@ -120,14 +124,16 @@ def settle(
     day: str | None,
     report: Path | None,
     profile: str | None,
+    import_id: int | None,
     actor: str,
     as_json: bool,
 ) -> None:
     """Post settlement entries: treasury and acquirer fees debited, the provider's clearing credited."""
-    from ledger.services.settlement import SettlementError, post_settlement
+    from ledger.services.settlement import SettlementError, batches_from_import, post_settlement
 
-    if (variant is None) == (report is None):
-        raise click.UsageError("give either --variant and --day, or --report and --profile")
+    batches: list[SettlementBatch] = []
+    if [variant, report, import_id].count(None) != 2:
+        raise click.UsageError("give one of: --variant and --day, --report and --profile, or --import")
     if variant is not None:
         if day is None:
             raise click.UsageError("--variant needs --day")
@@ -136,13 +142,14 @@ def settle(
         except ValueError:
             raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="--day") from None
         batches = _fetch(ctx, variant, settled_day)
-    else:
-        assert report is not None
+    elif report is not None:
         if profile is None:
             raise click.UsageError("--report needs --profile")
         batches = _read(ctx, report, profile)
     try:
         with ctx.database.write() as session:
+            if import_id is not None:
+                batches = batches_from_import(session, import_id)[1]
             settled = post_settlement(session, ctx.settings.chart, batches, actor=actor)
     except SettlementError as error:
         raise click.ClickException(str(error)) from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Table, select, update
@@ -30,6 +31,7 @@ from ledger.money import Money
 from ledger.services import clock
 from ledger.services.journal import reverse_entry
 from ledger.services.refund_postings import StampFacts, post_chargeback, post_stamps_revoked
+from ledger.services.refunds import PaymentNotFoundError
 from ledger.settings import Settings
 from providers.model import EventKind, ProviderEvent
 
@@ -204,3 +206,46 @@ def apply_dispute(session: Session, settings: Settings, variant: str, event: Pro
         return DisputeOutcome(EventOutcome.APPLIED, f"dispute {reference} won", dispute.id)
     _lost(session, settings, payment, dispute, event)
     return DisputeOutcome(EventOutcome.APPLIED, f"dispute {reference} lost", dispute.id)
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeView:
+    id: uuid.UUID
+    payment_ref: str
+    variant: str
+    provider_reference: str
+    amount: Money
+    state: str  # open | won | lost
+    reason: str
+    entry_id: uuid.UUID  # the chargeback entry
+    closing_entry_id: uuid.UUID | None  # its reversal (won) or the stamps revoked (lost)
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+def disputes_of(session: Session, payment_ref: str) -> list[DisputeView]:
+    """The disputes of one payment, oldest first."""
+    payment = (
+        session.connection().execute(select(PAYMENTS).where(PAYMENTS.c.reference == payment_ref)).first()
+    )
+    if payment is None:
+        raise PaymentNotFoundError(f"no payment {payment_ref}")
+    rows = session.connection().execute(
+        select(DISPUTES).where(DISPUTES.c.payment_id == payment.id).order_by(DISPUTES.c.opened_at)
+    )
+    return [
+        DisputeView(
+            id=row.id,
+            payment_ref=payment.reference,
+            variant=row.variant,
+            provider_reference=row.provider_reference,
+            amount=Money(row.amount, row.currency),
+            state=row.state,
+            reason=row.reason,
+            entry_id=row.entry_id,
+            closing_entry_id=row.closing_entry_id,
+            opened_at=row.opened_at,
+            closed_at=row.closed_at,
+        )
+        for row in rows
+    ]

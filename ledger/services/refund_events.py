@@ -18,7 +18,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from ledger.db.models_payments import Payment, PaymentAttempt
-from ledger.domain.payments import EventOutcome
+from ledger.domain.payments import AttemptStatus, EventOutcome
 from ledger.services.disputes import DISPUTE_KINDS, apply_dispute
 from ledger.services.payments import events, resolver
 from ledger.services.payments.context import Payments
@@ -93,17 +93,25 @@ def settle_refund(  # noqa: PLR0917 - the resolver hook's signature
     report: StatusReport,
     now: datetime,
 ) -> bool:
-    """An unknown refund attempt, from the provider's status: settled when the refunded total covers it."""
+    """An open refund attempt, from the provider's status: succeeded when the provider's refunded total
+    covers it; declined when it was never sent (still PREPARED: the process died before the call, which
+    only follows the DISPATCHED commit); otherwise left to the resolver's backoff, then a person."""
     del now
     if report.refunded is None or attempt.amount is None:
         return False
-    if report.refunded.minor < _refunded_before(session, payment, attempt) + attempt.amount:
-        return False  # not (yet) at the provider: the resolver asks again, then a person decides
-    session.flush()
     refund_id = session.scalar(select(REFUNDS.c.id).where(REFUNDS.c.attempt_id == attempt.id))
     if refund_id is None:
         return False
-    apply_refund_result(session, payments.settings, refund_id, ProviderResult(outcome=Outcome.succeeded()))
+    if report.refunded.minor >= _refunded_before(session, payment, attempt) + attempt.amount:
+        result = ProviderResult(outcome=Outcome.succeeded())
+    elif attempt.state == AttemptStatus.PREPARED.value:
+        result = ProviderResult(
+            outcome=Outcome.declined("not_sent", "the refund was never sent to the provider")
+        )
+    else:
+        return False  # sent, not (yet) at the provider: asked again later, then a person decides
+    session.flush()
+    apply_refund_result(session, payments.settings, refund_id, result)
     session.expire_all()
     return True
 
@@ -123,6 +131,10 @@ def settle_void(  # noqa: PLR0917 - the resolver hook's signature
         result = ProviderResult(outcome=Outcome.succeeded())
     elif report.state is PaymentState.CAPTURED:
         result = ProviderResult(outcome=Outcome.declined("captured", "the payment was captured, not voided"))
+    elif attempt.state == AttemptStatus.PREPARED.value:
+        result = ProviderResult(
+            outcome=Outcome.declined("not_sent", "the void was never sent to the provider")
+        )
     else:
         return False
     session.flush()

@@ -40,6 +40,7 @@ from ledger.services.refund_postings import StampFacts, post_stamp_refund
 from ledger.settings import Settings
 from providers.base import Provider
 from providers.model import Capabilities, OutcomeKind, ProviderResult, RefundRequest
+from receipts.numbers import StampNumber, StampNumberError
 
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = PaymentAttempt.__table__  # type: ignore[assignment]
@@ -51,6 +52,8 @@ EVENTS: Table = StampEvent.__table__  # type: ignore[assignment]
 REFUNDABLE = (PaymentStatus.CAPTURED.value, PaymentStatus.PARTIALLY_REFUNDED.value)
 IN_FLIGHT = ("pending", "unknown")
 FIRST_CHECK = timedelta(seconds=10)
+# If nothing settles the attempt by then (the process died around the call), the resolver asks the provider.
+CRASH_CHECK = timedelta(minutes=2)
 
 
 class RefundError(ValueError):
@@ -160,7 +163,11 @@ def _chosen_stamps(session: Session, payment: Row[Any], wanted: tuple[str, ...] 
         raise RefundError("stamps", "name each stamp once, at least one")
     chosen = []
     for number in wanted:
-        row = by_number.get(number.replace(" ", "").replace("-", ""))
+        try:
+            digits = StampNumber.parse(number).digits
+        except StampNumberError as error:
+            raise RefundError("stamps", str(error)) from None
+        row = by_number.get(digits)
         if row is None:
             raise RefundError("stamps", f"stamp {number} is not a stamp of payment {payment.reference}")
         chosen.append(row)
@@ -198,6 +205,13 @@ def _check_capabilities(caps: Capabilities, payment: Row[Any], total: int) -> No
         raise RefundConflictError("stamps", f"{caps.provider} refunds only the whole payment")
 
 
+def _digits(number: str) -> str:
+    try:
+        return StampNumber.parse(number).digits
+    except StampNumberError:
+        return number
+
+
 def _existing(session: Session, reference: str, order: RefundOrder) -> Row[Any] | None:
     row = session.connection().execute(select(REFUNDS).where(REFUNDS.c.reference == reference)).one_or_none()
     if row is None:
@@ -208,9 +222,9 @@ def _existing(session: Session, reference: str, order: RefundOrder) -> Row[Any] 
             select(REFUND_STAMPS.c.number).where(REFUND_STAMPS.c.refund_id == row.id)
         )
     }
-    asked = None if order.stamps is None else {n.replace(" ", "").replace("-", "") for n in order.stamps}
+    asked = None if order.stamps is None else {_digits(n) for n in order.stamps}
     same = (asked is None or asked == named) and (order.amount is None or order.amount.minor == row.amount)
-    if not same or row.reason != order.reason:
+    if not same or row.reason != order.reason.strip():
         raise RefundConflictError(
             "Idempotency-Key", "this key was already used for a different refund of this payment"
         )
@@ -244,17 +258,6 @@ def prepare_refund(
                 f"{order.amount} is more than the {left} left to refund "
                 f"of the {Money(payment.captured_amount, currency)} captured",
             )
-    stamps = _chosen_stamps(session, payment, order.stamps)
-    _check_stamps(session, settings, stamps, now)
-    total = Money(sum(row.amount for row in stamps), currency)
-    if total > left:
-        raise RefundExceedsCapturedError(
-            "stamps", f"the stamps come to {total}, more than the {left} left to refund"
-        )
-    if order.amount is not None and order.amount != total:
-        raise RefundError(
-            "amount", f"the stamps named come to {total}, not {order.amount}: refunds are of whole stamps"
-        )
     in_flight = (
         session.connection()
         .execute(
@@ -268,6 +271,17 @@ def prepare_refund(
         raise RefundConflictError(
             "payment",
             f"refund {in_flight.reference} of this payment is not finished yet; try again once it is",
+        )
+    stamps = _chosen_stamps(session, payment, order.stamps)
+    _check_stamps(session, settings, stamps, now)
+    total = Money(sum(row.amount for row in stamps), currency)
+    if total > left:
+        raise RefundExceedsCapturedError(
+            "stamps", f"the stamps come to {total}, more than the {left} left to refund"
+        )
+    if order.amount is not None and order.amount != total:
+        raise RefundError(
+            "amount", f"the stamps named come to {total}, not {order.amount}: refunds are of whole stamps"
         )
     _check_capabilities(caps, payment, total.minor)
     reserved = session.connection().execute(
@@ -288,6 +302,7 @@ def prepare_refund(
             id=attempt_id, payment_id=payment.id, kind=AttemptKind.REFUND.value, idempotency_key=key,
             state=AttemptStatus.PREPARED.value, amount=total.minor, operation_reference=reference,
             code="", detail="", checks=0, manual=False, created_at=now, updated_at=now,
+            next_check_at=now + CRASH_CHECK,
         )
     )  # fmt: skip
     session.connection().execute(

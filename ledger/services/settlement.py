@@ -25,12 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.db.models import Entry
+from ledger.db.models_reconciliation import ReconImport, ReconImportLine
 from ledger.domain.chart import Chart, Role
 from ledger.domain.entries import EntryDraft, EntryKind, PostingLine, References
 from ledger.money import Money
 from ledger.services.journal import IdempotencyConflictError, post_entry
 from providers.base import Provider
 from providers.model import SettlementKind, SettlementLine
+from reconciliation.days import from_day_number
 from reconciliation.importers import ImportProfile, ImportSource, read_import
 from reconciliation.lines import SettlementCategory, SourceKind, StatementLine
 
@@ -241,3 +243,48 @@ def post_settlement(
             ) from None
         settled.append(SettledBatch(batch, recorded.entry_id, recorded.replayed))
     return settled
+
+
+def batches_from_import(session: Session, import_id: int) -> tuple[str, list[SettlementBatch]]:
+    """Batches from a settlement report already imported for reconciliation (`etimbre reconcile`), so the
+    auditor imports each acquirer file once; the provider and its batches."""
+    found = session.execute(
+        select(ReconImport.status, ReconImport.source, ReconImport.file_name).where(
+            ReconImport.id == import_id
+        )
+    ).one_or_none()
+    if found is None:
+        raise SettlementError(f"no import {import_id}")
+    if found.source != SourceKind.SETTLEMENT.value:
+        raise SettlementError(
+            f"import {import_id} ({found.file_name}) is a {found.source} file, not a settlement report"
+        )
+    if found.status != "imported":
+        raise SettlementError(
+            f"import {import_id} ({found.file_name}) is {found.status}; only imported files settle"
+        )
+    rows = session.execute(
+        select(ReconImportLine)
+        .where(ReconImportLine.import_id == import_id, ReconImportLine.gross.is_not(None))
+        .order_by(ReconImportLine.item_no)
+    ).scalars()
+    keyed = []
+    providers: set[str] = set()
+    for row in rows:
+        assert row.gross is not None
+        providers.add(row.provider)
+        batch = row.batch_reference or from_day_number(row.booking_day).isoformat()
+        _check_batch_reference(batch, f"line {row.line_number}")
+        currency = row.currency
+        kind = "fee" if row.category == SettlementCategory.FEE.value else row.category
+        item = SettlementItem(
+            kind, row.entry_reference or f"line-{row.line_number}", row.reference or None,
+            Money(row.gross, currency), Money(row.fee or 0, currency), Money(row.amount, currency),
+        )  # fmt: skip
+        keyed.append((batch, item))
+    if len(providers) != 1:
+        raise SettlementError(
+            f"import {import_id} has no settlement lines of one provider ({sorted(providers)})"
+        )
+    provider = providers.pop()
+    return provider, _group(provider, keyed)

@@ -25,6 +25,8 @@ from providers.model import OutcomeKind, ProviderResult, VoidRequest
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = PaymentAttempt.__table__  # type: ignore[assignment]
 FIRST_CHECK = timedelta(seconds=10)
+# If nothing settles the attempt by then (the process died around the call), the resolver asks the provider.
+CRASH_CHECK = timedelta(minutes=2)
 RESOLVED = (AttemptStatus.SUCCEEDED.value, AttemptStatus.DECLINED.value)
 
 
@@ -60,7 +62,7 @@ def _prepare(session: Session, payment_ref: str) -> tuple[Any, Any]:
         ATTEMPTS.insert().values(
             id=uuid7(), payment_id=payment.id, kind=AttemptKind.VOID.value, idempotency_key=key,
             state=AttemptStatus.PREPARED.value, amount=payment.amount, code="", detail="", checks=0,
-            manual=False, created_at=now, updated_at=now,
+            manual=False, created_at=now, updated_at=now, next_check_at=now + CRASH_CHECK,
         )
     )  # fmt: skip
     attempt = session.connection().execute(select(ATTEMPTS).where(ATTEMPTS.c.idempotency_key == key)).one()

@@ -8,6 +8,8 @@ import dataclasses
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -22,6 +24,7 @@ from providers.loopback import LoopbackServer
 from providers.sandbox import simulator
 from providers.sandbox.state import SimulatorSettings
 from tests.api.conftest import Keys
+from tests.payments.conftest import count
 from tests.providers.conftest import CURRENT, ENV
 
 PROVIDERS = """
@@ -52,16 +55,19 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def service(db: Database, settings: Settings, stamp_keys: dict[str, str]) -> Iterator[tuple[str, str]]:
-    """The service and a sandbox that posts its webhooks to it, both on loopback."""
+@contextmanager
+def _serve(db: Database, settings: Settings, *, background: bool) -> Iterator[tuple[str, str]]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     service = settings.service
     local = dataclasses.replace(
         settings,
         service=msgspec.structs.replace(
-            service, server=msgspec.structs.replace(service.server, public_url=url)
+            service,
+            server=msgspec.structs.replace(service.server, public_url=url),
+            payments=msgspec.structs.replace(
+                service.payments, resolver_interval_seconds=1, first_check_seconds=1
+            ),
         ),
     )
     sandbox_settings = SimulatorSettings(
@@ -69,9 +75,16 @@ def service(db: Database, settings: Settings, stamp_keys: dict[str, str]) -> Ite
     )
     with LoopbackServer(simulator.create_app(sandbox_settings)) as sandbox:
         providers = parse_providers_config(PROVIDERS.format(sandbox=sandbox.url), source="test")
-        app = create_app(local, db, background=False, providers=providers, provider_env=ENV)
+        app = create_app(local, db, background=background, providers=providers, provider_env=ENV)
         with LoopbackServer(app, port=port):
             yield url, sandbox.url
+
+
+@pytest.fixture
+def service(db: Database, settings: Settings, stamp_keys: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """The service and a sandbox that posts its webhooks to it, both on loopback."""
+    with _serve(db, settings, background=False) as urls:
+        yield urls
 
 
 def _poll(client: httpx.Client, url: str, until: str, seconds: float = 10) -> dict[str, Any]:
@@ -145,9 +158,51 @@ def test_a_cashier_sells_through_a_terminal_timeout_and_gets_exactly_one_charge(
         assert len(checked.json()["stamps"]) == 1
         other_cashier = client.get(f"/counter/terminal-sales/{sale.json()['id']}", headers=keys.other_cashier)
         assert other_cashier.status_code == 404
+        # The key refused while the terminal was busy is free again: the next sale goes through with it.
+        retried = client.post("/counter/terminal-sales", json=sale_in, headers={"Idempotency-Key": "sale-2"})
+        assert retried.status_code == 202, retried.text
+        charged = client.post(f"/counter/terminal-sales/{retried.json()['id']}/status-check")
+        assert charged.json()["state"] == "captured"
 
-    charges = httpx.get(
-        f"{sandbox}/v1/payments", params={"reference": sale.json()["reference"]},
-        headers={"Authorization": f"Bearer {ENV['KEY']}"},
-    ).json()["data"]  # fmt: skip
-    assert [p["captured_minor"] for p in charges] == [5500], "exactly one charge at the terminal"
+    for reference in (sale.json()["reference"], retried.json()["reference"]):
+        charges = httpx.get(
+            f"{sandbox}/v1/payments", params={"reference": reference},
+            headers={"Authorization": f"Bearer {ENV['KEY']}"},
+        ).json()["data"]  # fmt: skip
+        assert [p["captured_minor"] for p in charges] == [5500], "exactly one charge per sale"
+
+
+@pytest.mark.slow
+def test_the_service_resolves_an_unknown_sale_on_its_own(
+    db: Database, settings: Settings, stamp_keys: dict[str, str], keys: Keys
+) -> None:
+    sale_in = {"variant": "sandbox-counter", "terminal_id": "T-PAR-8", "fee_codes": ["PASSPORT"]}
+    with _serve(db, settings, background=True) as (url, _), httpx.Client(base_url=url, timeout=10) as client:
+        sale = client.post(
+            "/counter/terminal-sales", json=sale_in, headers={**keys.cashier, "Idempotency-Key": "bg-1"}
+        )
+        assert sale.json()["state"] == "unknown"
+        deadline = time.monotonic() + 15
+        state = "unknown"
+        while state != "captured" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            shown = client.get(f"/counter/terminal-sales/{sale.json()['id']}", headers=keys.cashier)
+            state = shown.json()["state"]
+        assert state == "captured", "the resolver running in the service settled the sale"
+
+
+@pytest.mark.slow
+def test_concurrent_starts_with_one_key_make_one_payment(service: tuple[str, str], db: Database) -> None:
+    url, _ = service
+    order = {"consulate": "FR-PAR", "fee_codes": ["PASSPORT"]}
+
+    def start(_: int) -> httpx.Response:
+        return httpx.post(f"{url}/payments", json=order, headers={"Idempotency-Key": "same-key"}, timeout=20)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(start, range(8)))
+    created = [a for a in answers if a.status_code == 201]
+    assert created, [a.status_code for a in answers]
+    assert {a.status_code for a in answers} <= {201, 409}
+    assert len({a.content for a in created}) == 1, "every 201 is the first answer"
+    assert count(db, "payments") == 1

@@ -18,7 +18,7 @@ from ledger.services.issuance import CapturedPayment, IssuedPayment, record_capt
 from ledger.services.signing_keys import StampKeys
 from ledger.settings import Settings
 from providers.model import Mode
-from tests.api.conftest import keys  # noqa: F401 - the API keys, one per role
+from tests.api.conftest import keys, stamp_keys  # noqa: F401 - API keys per role, stamp keys
 from tests.providers.conformance import Harness, new_reference, payment
 from tests.providers.conftest import (  # noqa: F401 - fixtures used by the refund tests
     anyio_backend,

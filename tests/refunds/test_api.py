@@ -86,5 +86,19 @@ async def test_an_admin_refunds_a_stamp_and_an_auditor_reads_it(
     )
     assert client.get("/refunds", params={"payment_reference": "nope"}, headers=keys.admin).status_code == 404
 
+    assert (
+        client.get("/disputes", params={"payment_reference": paid.reference}, headers=keys.auditor).json()
+        == []
+    )
+    assert (
+        client.get("/disputes", params={"payment_reference": "nope"}, headers=keys.auditor).status_code == 404
+    )
+    assert (
+        client.get(
+            "/disputes", params={"payment_reference": paid.reference}, headers=keys.cashier
+        ).status_code
+        == 403
+    )
+
     void = client.post("/voids", json={"payment_reference": paid.reference}, headers=admin)
     assert void.status_code == 409 and "only an authorization can be voided" in void.json()["detail"]

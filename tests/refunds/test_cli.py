@@ -109,3 +109,4 @@ def test_an_operator_refunds_stamp_by_stamp_and_lists_them(
     assert [r["amount"] for r in listed] == ["55.00", "5.00"]
     assert "no payment nope" in run("payments", "refunds", "nope", code=1)
     assert "only an authorization can be voided" in run("payments", "void", paid.reference, code=1)
+    assert json.loads(run("payments", "disputes", paid.reference, "--json")) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 
 import httpx
@@ -17,12 +17,13 @@ from ledger.db.engine import Database
 from ledger.domain.payments import EventOutcome
 from ledger.money import Money
 from ledger.services.balances import account_balance
-from ledger.services.disputes import DISPUTE_KINDS
+from ledger.services.disputes import DISPUTE_KINDS, disputes_of
 from ledger.services.payments.context import Payments
 from ledger.services.payments.events import apply_event
+from ledger.services.refunds import RefundOrder, refund_payment
 from ledger.services.signing_keys import StampKeys
 from ledger.settings import Settings
-from providers.model import ProviderEvent
+from providers.model import EventKind, ProviderEvent, RefundRequest
 from providers.registry import ProviderRegistry
 from tests.providers.conformance import Harness
 from tests.refunds.conftest import PRICE, Paid, stamp_status
@@ -58,6 +59,10 @@ def disputing(harness: Harness, sandbox_url: str, stripe_url: str) -> Callable[[
 
 async def _dispute_events(paid: Paid) -> list[Delivered]:
     """The fake's signed dispute deliveries for this payment, verified and parsed by the provider."""
+    return await _events_of(paid, DISPUTE_KINDS)
+
+
+async def _events_of(paid: Paid, kinds: Collection[EventKind]) -> list[Delivered]:
     provider = paid.harness.provider
     found: list[Delivered] = []
     for headers, body in await paid.harness.deliveries():
@@ -65,7 +70,7 @@ async def _dispute_events(paid: Paid) -> list[Delivered]:
         found.extend(
             (event, hashlib.sha256(body).hexdigest())
             for event in events
-            if event.kind in DISPUTE_KINDS and event.provider_reference == paid.provider_reference
+            if event.kind in kinds and event.provider_reference == paid.provider_reference
         )
     return found
 
@@ -134,6 +139,9 @@ async def test_a_lost_dispute_charges_back_and_revokes_the_unused_stamps(
             {"r": paid.reference},
         ).scalar_one()
     assert entries == 2  # the chargeback and the revocation, once each
+    with db.read() as session:
+        (dispute,) = disputes_of(session, paid.reference)
+    assert (dispute.state, dispute.amount, dispute.closing_entry_id is not None) == ("lost", PRICE, True)
 
 
 async def test_a_won_dispute_reverses_the_chargeback_whatever_the_order(
@@ -161,3 +169,38 @@ async def test_a_won_dispute_reverses_the_chargeback_whatever_the_order(
     assert _balance(db, f"expenses:chargebacks:{provider}:EUR") == Money(0, "EUR")
     assert _balance(db, f"assets:clearing:{provider}:EUR") == PRICE
     assert all(stamp_status(db, number) == "issued" for number in paid.stamps)
+
+
+async def test_refund_events_confirm_ours_and_hand_strangers_to_a_person(
+    harness: Harness,
+    pay: Pay,
+    db: Database,
+    settings: Settings,
+    signer_keys: StampKeys,
+    registry: ProviderRegistry,
+) -> None:
+    if harness.provider.name == "cmi":
+        pytest.skip("CMI sends no refund callbacks: its refunds are answered synchronously")
+    paid = await pay(harness)
+    order = RefundOrder(
+        payment_ref=paid.reference,
+        reason="cancelled",
+        actor="admin",
+        request_key="r1",
+        stamps=(paid.stamps[0],),
+    )
+    ours = await refund_payment(db, settings, registry.get, order)
+    # A refund made at the provider's own dashboard, which the service did not ask for.
+    stranger = RefundRequest(
+        reference=paid.reference, provider_reference=paid.provider_reference, refund_reference="DASHBOARD-1",
+        amount=Money(500, "EUR"), previously_refunded=Money(5500, "EUR"),
+    )  # fmt: skip
+    await harness.provider.refund(stranger, idempotency_key=f"dashboard-{paid.reference}")
+    refunds = await _events_of(paid, {EventKind.REFUNDED})
+    assert len(refunds) == 2, refunds
+    outcomes = _deliver(db, settings, signer_keys, registry, paid, refunds)
+    by_amount = {event.amount.minor: outcome for (event, _), outcome in zip(refunds, outcomes, strict=True)}
+    assert ours.amount == Money(5500, "EUR")
+    # Ours was applied when the provider answered; the stranger goes to a person through the status check.
+    assert by_amount == {5500: EventOutcome.IGNORED, 500: EventOutcome.UNPLACED}
+    assert _state(db, paid) == "partially_refunded"

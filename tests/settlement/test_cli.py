@@ -16,7 +16,7 @@ from ledger import cli
 from ledger.db.engine import Database
 from ledger.money import Money
 from ledger.services.balances import account_balance
-from ledger.settings import load_settings
+from ledger.settings import Settings, load_settings
 from providers.config import parse_providers_config
 from providers.registry import ProviderRegistry
 from tests.providers.conftest import ENV, providers_toml
@@ -95,7 +95,7 @@ def test_bad_reports_and_options_are_named(run: Run, tmp_path: Path) -> None:
     assert "not settlement reports" in run(
         "payments", "settle", "--report", str(report), "--profile", "treasury-default", code=1
     )
-    assert "either --variant" in run("payments", "settle", code=2)
+    assert "give one of" in run("payments", "settle", code=2)
     assert "no variant named 'nope'" in run(
         "payments", "settle", "--variant", "nope", "--day", "2026-11-22", code=1
     )
@@ -115,3 +115,26 @@ def test_a_variant_is_asked_for_its_day(run: Run, db: Database, fake_urls: tuple
     assert _balance(db, "assets:treasury-account:EUR") == Money(9825, "EUR")
     again = json.loads(run("payments", "settle", "--variant", "sandbox-online", "--day", day, "--json"))
     assert [b["status"] for b in again["batches"]] == ["already posted"]
+
+
+def test_a_report_imported_for_reconciliation_settles_once_whichever_way(
+    run: Run, db: Database, tmp_path: Path, settings: Settings
+) -> None:
+    from reconciliation.imports import import_file, profiles_for
+
+    report = tmp_path / "payouts.csv"
+    report.write_text(REPORT)
+    imported = import_file(db, report, profiles_for(settings).get("settlement-stripe"))
+    assert imported.status == "imported", imported.message
+    first = json.loads(run("payments", "settle", "--import", str(imported.import_id), "--json"))
+    assert [(b["batch"], b["status"]) for b in first["batches"]] == [
+        ("po_1QxA", "posted"),
+        ("po_1QxB", "posted"),
+    ]
+    again = json.loads(
+        run("payments", "settle", "--report", str(report), "--profile", "settlement-stripe", "--json")
+    )
+    assert [b["entry_id"] for b in again["batches"]] == [b["entry_id"] for b in first["batches"]]
+    assert {b["status"] for b in again["batches"]} == {"already posted"}
+    assert _balance(db, "assets:treasury-account:EUR") == Money(-4115, "EUR")
+    assert "no import 999" in run("payments", "settle", "--import", "999", code=1)

@@ -169,3 +169,17 @@ def test_the_next_page_after_sign_in_is_one_of_ours(web: TestClient[Litestar]) -
         )
         assert answer.headers["location"] == landing, target
         web.cookies.clear()
+
+
+def test_one_address_cannot_try_sign_ins_without_end(web: TestClient[Litestar]) -> None:
+    from ledger.web.signin import SIGN_INS_PER_MINUTE
+
+    for attempt in range(SIGN_INS_PER_MINUTE):
+        tried = web.post(
+            "/web/sign-in", data={"username": f"user{attempt}", "password": "x", "csrf_token": "x"}
+        )
+        assert tried.status_code == 403
+    throttled = web.post("/web/sign-in", data={"username": "amina", "password": PASSWORD, "csrf_token": "x"})
+    assert throttled.status_code == 429
+    assert "Trop de demandes" in throttled.text
+    assert web.get("/web/sign-in").status_code == 200  # the form itself is not throttled

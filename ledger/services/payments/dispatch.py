@@ -11,6 +11,7 @@ from anyio import to_thread
 from ledger.db.models_payments import PaymentAttempt
 from ledger.domain.payments import ATTEMPT_OPEN, AttemptStatus, PaymentStatus, can_move
 from ledger.services import clock
+from ledger.services.payments import crashpoints
 from ledger.services.payments.context import Payments
 from ledger.services.payments.progress import advance
 from ledger.services.payments.records import (
@@ -54,10 +55,12 @@ async def create_at_provider(
 ) -> ProviderResult:  # fmt: skip
     """Make the create call of a committed attempt and settle what it tells us."""
     await to_thread.run_sync(_dispatched, payments, attempt_id)
+    crashpoints.reached("before-call")
     try:
         result = await provider.create_payment(request, idempotency_key=key)
     except (ProviderError, ValueError) as error:  # refused before anything was sent
         result = ProviderResult(outcome=Outcome.declined("refused", str(error)))
+    crashpoints.reached("after-call")
     await to_thread.run_sync(settle_create, payments, payment_id, attempt_id, result)
     return result
 
@@ -104,3 +107,5 @@ def settle_create(
             if payment.state == P.CREATED.value:
                 move_payment(payment, P.UNKNOWN, now=now)
             log.warning("payment outcome unknown", reference=payment.reference, cause=cause)
+        session.flush()
+        crashpoints.reached("before-commit")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ledger.db.models_payments import Payment, ProviderEventRecord
 from ledger.domain.payments import AttemptKind, AttemptStatus, EventOutcome, PaymentStatus
 from ledger.services import clock
+from ledger.services.payments import crashpoints
 from ledger.services.payments.context import Payments
 from ledger.services.payments.errors import UnknownVariantError
 from ledger.services.payments.progress import advance
@@ -137,6 +138,7 @@ def apply_event(payments: Payments, variant: str, event: ProviderEvent, digest: 
                 )
             )
             session.flush()
+            crashpoints.reached("event-before-commit")
             return Applied(outcome, None if payment is None else payment.id)
     except IntegrityError:
         with payments.database.read() as session:
