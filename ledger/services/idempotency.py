@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -95,4 +95,12 @@ def store(session: Session, scope: str, key: str, response: StoredResponse) -> N
             media_type=response.media_type,
             completed_at=clock.now(),
         )
+    )
+
+
+def release(session: Session, scope: str, key: str) -> None:
+    """Give back a claim whose work was refused or failed before an answer was stored: the key is free
+    again (work that calls a provider must be idempotent on its own for this to be safe)."""
+    session.connection().execute(
+        delete(KEYS).where(KEYS.c.scope == scope, KEYS.c.key == key, KEYS.c.status.is_(None))
     )

@@ -147,6 +147,15 @@ def _payment(session: Session, payment_ref: str, *, lock: bool) -> Row[Any]:
     return row
 
 
+def lock_payment(session: Session, payment_id: uuid.UUID) -> None:
+    """Lock the payment's row before anything else of it changes: one lock order for every writer
+    (webhooks, resolver, refunds) so that they queue instead of deadlocking."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(
+            select(PAYMENTS.c.id).where(PAYMENTS.c.id == payment_id).with_for_update()
+        )
+
+
 def _chosen_stamps(session: Session, payment: Row[Any], wanted: tuple[str, ...] | None) -> list[Row[Any]]:
     rows = list(
         session.connection().execute(
@@ -454,6 +463,8 @@ def apply_refund_result(
     session: Session, settings: Settings, refund_id: uuid.UUID, result: ProviderResult
 ) -> None:
     """Step 3: the provider's answer, applied once (a refund already resolved is left as it is)."""
+    refund = session.connection().execute(select(REFUNDS).where(REFUNDS.c.id == refund_id)).one()
+    lock_payment(session, refund.payment_id)  # the payment first, as every payment change does
     refund = session.connection().execute(select(REFUNDS).where(REFUNDS.c.id == refund_id)).one()
     if refund.state in ("succeeded", "declined"):
         return
