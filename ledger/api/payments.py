@@ -32,10 +32,10 @@ from ledger.api.stamps import RequiredIdempotencyKey
 from ledger.money import Money
 from ledger.services import clock
 from ledger.services.apikeys import Role
-from ledger.services.idempotency import StoredResponse, claim, request_hash, store
+from ledger.services.idempotency import StoredResponse, claim, release, request_hash, store
 from ledger.services.payments.checkout import StartedPayment, start_online_payment
 from ledger.services.payments.context import Payments
-from ledger.services.payments.errors import PaymentNotFoundError
+from ledger.services.payments.errors import PaymentNotFoundError, PaymentRefusedError, TerminalBusyError
 from ledger.services.payments.pricing import choose_variant, price
 from ledger.services.payments.resolver import manual_queue, resolve_payment
 from ledger.services.payments.returning import check_on_return
@@ -118,7 +118,17 @@ async def _idempotent(
         return Response(
             earlier.body, status_code=earlier.status, media_type=earlier.media_type, headers=headers
         )
-    status, body = await work()
+    try:
+        status, body = await work()
+    except (PaymentRefusedError, TerminalBusyError):
+        if key is not None:  # refused before anything happened: the same key may be tried again
+
+            def forget() -> None:
+                with payments.database.write() as session:
+                    release(session, scope, key)
+
+            await to_thread.run_sync(forget)
+        raise
     if key is not None:
 
         def remember() -> None:

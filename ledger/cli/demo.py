@@ -22,8 +22,9 @@ say = partial(console.print, soft_wrap=True)  # links stay whole, whatever the t
 @click.option("--seed", type=int, help="Draw the same day again (random otherwise).")
 @pass_context
 def demo(ctx: Context, out: Path | None, seed: int | None) -> None:
-    """Seed today: payments online and at counters, stamps used and unused, a refund, a treasury export
-    with three differences. Refuses a database that already holds ledger entries."""
+    """Seed today: payments online and at counters, stamps used and unused, a refund, the acquirer's
+    settlement and its report, a treasury export with three differences. Refuses a database that already
+    holds ledger entries."""
     from ledger.cli.stamps import prepare_keys
     from ledger.db import migrate
     from ledger.services import clock
@@ -50,6 +51,9 @@ def demo(ctx: Context, out: Path | None, seed: int | None) -> None:
         f"counter payments; stamps: {len(day.unused)} unused, {len(day.used)} used, "
         f"{len(day.refunded)} refunded."
     )
+    payouts = ", ".join(f"{s.batch.batch} {s.batch.net}" for s in day.settled)
+    say(f"The sandbox acquirer settled the online payments: {payouts}")
+    say(f"Acquirer's settlement report: {day.report_path}  (profile settlement-sandbox)")
     say(f"Treasury export of the day: {day.export_path}  (profile treasury-default)")
     for difference in day.differences:
         say(f"  - {difference}")
@@ -60,6 +64,7 @@ def demo(ctx: Context, out: Path | None, seed: int | None) -> None:
     say("\n[bold]Where to click first[/] (run scripts/serve, then open):")
     say(f"  {base}/web/                      the citizen's home (switch to العربية at the top)")
     say(f"  {base}/web/fees                  the published fee schedule per consulate")
+    say(f"  {base}/web/pay                   pay online (with `etimbre sandbox serve` running beside it)")
     if day.unused:
         stamp = day.unused[0]
         say(f"  {base}/web/receipts/{stamp.receipt_token}  a citizen's receipt (QR, PDF)")
@@ -67,4 +72,4 @@ def demo(ctx: Context, out: Path | None, seed: int | None) -> None:
     if day.used:
         say(f"  {base}/web/check?number={day.used[0].number.digits}  a used stamp: already used")
     say(f"  {base}/web/sign-in                sign in as caissier.paris: scan or type a stamp at the counter")
-    say(f"  {base}/web/sign-in                sign in as auditeur.amina: import the export above, reconcile")
+    say(f"  {base}/web/sign-in                sign in as auditeur.amina: import both files above, reconcile")

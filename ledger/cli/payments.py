@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import click
@@ -119,6 +121,66 @@ def queue(ctx: Context, as_json: bool) -> None:
             f"{Money(item.amount, item.currency)}", item.attempt_kind or "-", item.reason,
         )  # fmt: skip
     console.print(table)
+
+
+@payments.command("requeue")
+@click.argument("attempt_id", type=click.UUID)
+@pass_context
+def requeue_attempt(ctx: Context, attempt_id: uuid.UUID) -> None:
+    """Put an attempt of the manual queue back before the resolver (checked on its next round)."""
+    from ledger.services.payments.errors import PaymentNotFoundError
+    from ledger.services.payments.manual import requeue
+
+    def work(payments: Payments) -> Awaitable[None]:
+        async def run() -> None:
+            requeue(payments, attempt_id)
+
+        return run()
+
+    try:
+        _run_with_payments(ctx, work)
+    except PaymentNotFoundError as error:
+        raise click.ClickException(str(error)) from None
+    console.print(f"attempt {attempt_id} is due again")
+
+
+@payments.command("decide")
+@click.argument("reference")
+@click.option(
+    "--issue", "decision", flag_value="issue", help="the provider captured the price: issue the stamps"
+)
+@click.option("--close", "decision", flag_value="close", help="close it without stamps (say why)")
+@click.option("--reason", default="", help="why (required with --close)")
+@click.option("--actor", default="operator", show_default=True, help="who decides, kept with the payment")
+@pass_context
+def decide(ctx: Context, reference: str, decision: str | None, reason: str, actor: str) -> None:
+    """Decide a parked payment: issue its stamps (only if the provider captured exactly the price) or
+    close it without stamps."""
+    from ledger.cli.stamps import prepare_keys
+    from ledger.services.payments.errors import PaymentNotFoundError, PaymentRefusedError
+    from ledger.services.payments.manual import close_parked, issue_parked
+
+    if decision is None:
+        raise click.UsageError("say --issue or --close")
+    if decision == "issue":
+        prepare_keys(ctx)
+
+    def work(payments: Payments) -> Awaitable[None]:
+        if decision == "issue":
+            return issue_parked(payments, reference, actor=f"cli:{actor}")
+
+        async def run() -> None:
+            close_parked(payments, reference, reason=reason, actor=f"cli:{actor}")
+
+        return run()
+
+    try:
+        _run_with_payments(ctx, work)
+    except (PaymentNotFoundError, PaymentRefusedError) as error:
+        raise click.ClickException(str(error)) from None
+    console.print(
+        f"payment {reference}: {'stamps issued' if decision == 'issue' else 'closed without stamps'}"
+    )
 
 
 @main.group()

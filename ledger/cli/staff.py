@@ -130,3 +130,28 @@ def staff_password(ctx: Context, username: str, password_stdin: bool) -> None:
     except StaffError as error:
         raise click.UsageError(str(error)) from None
     console.print(f"password of {username} changed")
+
+
+@staff.command("role")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["cashier", "auditor", "admin"]), required=True)
+@click.option("--consulate", default="", help="The consulate a cashier serves (cashiers only).")
+@pass_context
+def staff_role(ctx: Context, username: str, role: str, consulate: str) -> None:
+    """Change what someone may do; their open sessions end."""
+    from ledger.services.apikeys import Role
+    from ledger.services.staff import StaffError, set_role
+
+    try:
+        with ctx.database.write() as session:
+            member = set_role(
+                session,
+                username,
+                Role(role),
+                consulate=consulate,
+                known_consulates=set(ctx.settings.consulates),
+            )
+    except StaffError as error:
+        raise click.UsageError(str(error)) from None
+    where = f" at {member.consulate}" if member.consulate else ""
+    console.print(f"{member.username} is now {member.role.value}{where}")

@@ -1,5 +1,6 @@
-"""A realistic day for the demo: payments online and at counters, stamps used and unused, a refund, and the
-treasury's export of the day with a few differences for the auditor to reconcile."""
+"""A realistic day for the demo: payments online and at counters, stamps used and unused, a refund, the
+acquirer's settlement of the online payments with its report, and the treasury's export of the day with a
+few differences for the auditor to reconcile."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import io
 import random
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,8 +22,10 @@ from ledger.money import Money
 from ledger.services import stamps
 from ledger.services.apikeys import Role
 from ledger.services.issuance import CapturedPayment, IssuedStamp, SignerSource, record_captured_payment
+from ledger.services.settlement import SettledBatch, batches_from_lines, post_settlement
 from ledger.services.staff import StaffMember, create_staff
 from ledger.settings import Settings
+from providers.model import SettlementKind, SettlementLine
 
 # Where the day happens: consulates in four currencies, busiest first.
 CONSULATES = ("FR-PAR", "BE-BRU", "ES-MAD", "GB-LON", "TN-TUN")
@@ -35,6 +39,19 @@ STAFF = (
     ("auditeur.amina", "Amina El Idrissi", Role.AUDITOR, ""),
     ("auditeur.youssef", "Youssef Alaoui", Role.AUDITOR, ""),
     ("admin", "Administrateur", Role.ADMIN, ""),
+)
+# The sandbox acquirer's price, as its simulator charges it: 1.50 % of the gross plus 0.25.
+ACQUIRER_FEE_BP, ACQUIRER_FEE_FIXED_MINOR = 150, 25
+REPORT_HEADER = (
+    "settlement_id",
+    "movement_id",
+    "payment_reference",
+    "type",
+    "settled_on",
+    "currency",
+    "gross",
+    "fee",
+    "net",
 )
 EXPORT_HEADER = (
     "entry_id",
@@ -64,6 +81,8 @@ class DemoDay:
     used: list[IssuedStamp] = field(default_factory=list)
     refunded: list[IssuedStamp] = field(default_factory=list)
     export_path: Path | None = None
+    report_path: Path | None = None  # the acquirer's settlement report (profile settlement-sandbox)
+    settled: list[SettledBatch] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)  # what the auditor will find, in words
     staff: list[tuple[StaffMember, str]] = field(default_factory=list)  # with a password made for the demo
 
@@ -113,7 +132,8 @@ def seed_demo_day(
     out_dir: Path,
     seed: int | None = None,
 ) -> DemoDay:
-    """Seed today's payments and stamps and write the treasury export to `out_dir`."""
+    """Seed today's payments, stamps and settlement; write the settlement report and the treasury export
+    to `out_dir`. Reconciled together they leave exactly the three differences `differences` names."""
     _ensure_empty(database, settings)
     rng = random.Random(seed if seed is not None else secrets.randbits(32))  # noqa: S311 (demo data)
     timezone = settings.service.treasury.timezone
@@ -147,6 +167,13 @@ def seed_demo_day(
         (day.online if channel == "online" else day.counter).append(payment)
         issued.append((payment, recorded.stamps))
     _use_and_refund(database, settings, issued, day, rng, cashiers=cashiers)
+    lines = _settlement_lines(day, issued)
+    with database.write() as session:
+        day.settled = post_settlement(
+            session, settings.chart, batches_from_lines("sandbox", day.business_day, lines), actor="demo"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    day.report_path = _write_report(out_dir, day, lines)
     day.export_path = _write_export(out_dir, day, issued, rng)
     return day
 
@@ -203,69 +230,135 @@ def _staff(database: Database, settings: Settings) -> list[tuple[StaffMember, st
     return made
 
 
+def _settlement_lines(
+    day: DemoDay, issued: list[tuple[CapturedPayment, tuple[IssuedStamp, ...]]]
+) -> list[SettlementLine]:
+    """What the sandbox acquirer pays out for the day's online payments: one payout per currency, each
+    capture less its fee, less the refund it gave back."""
+    refunded = {stamp.number for stamp in day.refunded}
+    lines = []
+    for number, (payment, paid) in enumerate(issued, start=1):
+        if payment.channel != "online":
+            continue
+        payout = f"po_{day.business_day:%Y%m%d}_{payment.amount.currency.lower()}"
+        gross = payment.amount
+        fee = Money(
+            (gross.minor * ACQUIRER_FEE_BP + 5_000) // 10_000 + ACQUIRER_FEE_FIXED_MINOR, gross.currency
+        )
+        lines.append(
+            _line(
+                payment,
+                SettlementKind.CAPTURE,
+                f"ch_{number:04d}",
+                payout=payout,
+                gross=gross,
+                fee=fee,
+                day=day,
+            )
+        )
+        for stamp in paid:
+            if stamp.number in refunded:
+                refund = _line(
+                    payment,
+                    SettlementKind.REFUND,
+                    f"re_{number:04d}",
+                    payout=payout,
+                    gross=-stamp.amount,
+                    fee=Money.zero(gross.currency),
+                    day=day,
+                )
+                lines.append(refund)
+    return lines
+
+
+def _line(
+    payment: CapturedPayment,
+    kind: SettlementKind,
+    operation: str,
+    *,
+    payout: str,
+    gross: Money,
+    fee: Money,
+    day: DemoDay,
+) -> SettlementLine:
+    return SettlementLine(
+        kind=kind,
+        our_reference=payment.payment_ref,
+        provider_reference=None,
+        operation_reference=operation,
+        payout_reference=payout,
+        gross=gross,
+        fee=fee,
+        net=gross - fee,
+        value_date=day.business_day,
+    )
+
+
+def _write_report(out_dir: Path, day: DemoDay, lines: list[SettlementLine]) -> Path:
+    """The acquirer's settlement report of the day (profile settlement-sandbox)."""
+    rows = [
+        (
+            line.payout_reference or "",
+            line.operation_reference,
+            line.our_reference or "",
+            line.kind.value,
+            day.business_day.isoformat(),
+            line.gross.currency,
+            line.gross.to_str(),
+            line.fee.to_str(),
+            line.net.to_str(),
+        )
+        for line in lines
+    ]
+    path = out_dir / f"settlement-sandbox-{day.business_day:%Y%m%d}.csv"
+    path.write_text(_csv(REPORT_HEADER, rows), encoding="utf-8")
+    return path
+
+
+def _csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def _write_export(
     out_dir: Path,
     day: DemoDay,
     issued: list[tuple[CapturedPayment, tuple[IssuedStamp, ...]]],
     rng: random.Random,
 ) -> Path:
-    """The treasury's CSV of the day (profile treasury-default): every payment it received, except for
-    three differences: one payment missing, one booked with another amount, one unknown bank charge."""
+    """The treasury's CSV of the day (profile treasury-default): each acquirer payout as one credit, each
+    counter payment as its own line, except for three differences: one counter payment missing, one
+    booked with another amount, one bank charge nobody booked."""
     booking = day.business_day.isoformat()
-    payments = [payment for payment, _ in issued]
-    refunded = {stamp.number for stamp in day.refunded}
-    refunds = [
-        (payment, stamp) for payment, paid in issued for stamp in paid if stamp.number in refunded
-    ]  # the card is credited back: the treasury books the refund as money paid out
-    missing, mismatched = rng.sample([p for p in payments if p not in {r[0] for r in refunds}], 2)
-    rows: list[tuple[str, ...]] = []
-    for number, payment in enumerate(payments, start=1):
+    stamp = f"{day.business_day:%Y%m%d}"
+    counter = [payment for payment, _ in issued if payment.channel == "counter"]
+    missing, mismatched = rng.sample(counter, 2)
+    rows: list[list[str]] = []
+    for number, payment in enumerate(counter, start=1):
         if payment is missing:
             continue
         amount = payment.amount
         if payment is mismatched:
             amount = amount - Money.parse("1", amount.currency)  # booked one unit short
-        rows.append(
-            (
-                f"TGR-{day.business_day:%Y%m%d}-{number:04d}",
-                booking,
-                booking,
-                amount.to_str(),
-                amount.currency,
-                payment.payment_ref,
-                "",
-                "Paiement carte" if payment.channel == "online" else "Paiement TPE guichet",
-                "",
-            )
-        )
-    for number, (payment, stamp) in enumerate(refunds, start=len(payments) + 1):
-        rows.append(
-            (
-                f"TGR-{day.business_day:%Y%m%d}-{number:04d}",
-                booking,
-                booking,
-                (-stamp.amount).to_str(),
-                stamp.amount.currency,
-                payment.payment_ref,
-                "",
-                "Remboursement carte",
-                "",
-            )
-        )
+        reference = payment.payment_ref
+        rows.append([f"TGR-{stamp}-{number:04d}", booking, booking, amount.to_str(), amount.currency])
+        rows[-1] += [reference, "", "Paiement TPE guichet", ""]
+    for number, settled in enumerate(day.settled, start=len(counter) + 1):
+        batch = settled.batch
+        rows.append([f"TGR-{stamp}-{number:04d}", booking, booking, batch.net.to_str(), batch.currency])
+        rows[-1] += ["", "Sandbox Acquiring", f"Virement acquéreur {batch.batch}", batch.batch]
     currency = missing.amount.currency
     charge = Money.parse("12.50", currency)
-    bank_charge = (f"TGR-{day.business_day:%Y%m%d}-9001", booking, booking, (-charge).to_str(), currency)
-    rows.append((*bank_charge, "", "", "Frais de tenue de compte", ""))
+    rows.append([f"TGR-{stamp}-9001", booking, booking, (-charge).to_str(), currency])
+    rows[-1] += ["", "", "Frais de tenue de compte", ""]
     day.differences = [
-        f"missing in the export: payment {missing.payment_ref} ({missing.amount})",
-        f"amount mismatch: payment {mismatched.payment_ref} booked 1 unit short ({mismatched.amount})",
+        f"missing in the export: counter payment {missing.payment_ref} ({missing.amount})",
+        f"amount mismatch: counter payment {mismatched.payment_ref} booked 1 short ({mismatched.amount})",
         f"missing in the ledger: a bank charge of {charge} (no ledger entry)",
     ]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(EXPORT_HEADER)
-    writer.writerows(rows)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"treasury-{day.business_day:%Y%m%d}.csv"
-    path.write_text(buffer.getvalue(), encoding="utf-8")
+    path = out_dir / f"treasury-{stamp}.csv"
+    path.write_text(_csv(EXPORT_HEADER, rows), encoding="utf-8")
     return path

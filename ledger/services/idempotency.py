@@ -99,8 +99,9 @@ def store(session: Session, scope: str, key: str, response: StoredResponse) -> N
 
 
 def release(session: Session, scope: str, key: str) -> None:
-    """Give back a claim whose work was refused or failed before an answer was stored: the key is free
-    again (work that calls a provider must be idempotent on its own for this to be safe)."""
+    """Give up an unfinished claim whose work was refused before it changed anything (a busy terminal),
+    or whose work is idempotent on its own (a refund names itself after the key): the key may be used
+    again. A claim with a stored response is never released."""
     session.connection().execute(
         delete(KEYS).where(KEYS.c.scope == scope, KEYS.c.key == key, KEYS.c.status.is_(None))
     )

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from anyio import to_thread
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie
+from litestar.datastructures import Cookie, UploadFile
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -160,6 +160,9 @@ async def check_csrf(request: Request[Any, Any, Any], active: ActiveSession) -> 
     form = await request.form()
     presented = form.get(CSRF_FIELD)
     if not isinstance(presented, str) or not csrf_matches(active, presented):
+        for value in form.values():  # an upload refused here is never read: let its spool go now
+            if isinstance(value, UploadFile):
+                await value.close()
         raise PermissionDeniedException("the form's security token is missing or stale: reload the page")
 
 

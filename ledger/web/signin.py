@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie, State
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import PermissionDeniedException
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
@@ -32,6 +33,9 @@ from ledger.web.access import (
 from ledger.web.pages import Message, page, translator
 
 SIGN_IN_COOKIE = "etimbre_sign_in"
+# Lockout protects each account; this keeps one address from trying many accounts (or locking them all).
+SIGN_INS_PER_MINUTE = 30
+_sign_in_attempts = RateLimitConfig(rate_limit=("minute", SIGN_INS_PER_MINUTE), store="web_sign_in")
 HOME_OF = {Role.CASHIER: "/web/counter", Role.AUDITOR: "/web/audit", Role.ADMIN: "/web/admin"}
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -96,7 +100,13 @@ class SignInController(Controller):
             messages.append(Message("info", translator(request)("sign_in.signed_out")))
         return _form_page(request, target=target, messages=messages)
 
-    @post("/sign-in", name="web-sign-in-post", sync_to_thread=True, status_code=303)
+    @post(
+        "/sign-in",
+        name="web-sign-in-post",
+        middleware=[_sign_in_attempts.middleware],
+        sync_to_thread=True,
+        status_code=303,
+    )
     def sign_in(
         self,
         request: Request[Any, Any, Any],

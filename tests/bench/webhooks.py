@@ -22,9 +22,11 @@ import json
 import os
 import random
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -309,8 +311,7 @@ def measure(quick: bool) -> dict[str, Any]:
     with database("storm") as url, database("replay") as replay_url:
         prepare(url, references, now)
         prepare(replay_url, references, now)
-        workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"etimbre-bench-{secrets.token_hex(3)}"
-        workdir.mkdir(parents=True)
+        workdir = Path(tempfile.mkdtemp(prefix="etimbre-bench-"))
         providers_file = workdir / "providers.toml"
         providers_file.write_text(PROVIDERS)
         with service(url, providers_file) as base:
@@ -319,6 +320,7 @@ def measure(quick: bool) -> dict[str, Any]:
             )  # warm-up
             baseline_s, baseline_ms, _ = asyncio.run(send(base, "/webhooks/no-such-variant", deliveries))
             elapsed, latencies, answers = asyncio.run(send(base, f"/webhooks/{VARIANT}", deliveries))
+        shutil.rmtree(workdir, ignore_errors=True)
         replay(replay_url, distinct)
         stormed, replayed = ledger_of(url), ledger_of(replay_url)
     refused = [status for status, tampered in answers if tampered]

@@ -37,6 +37,16 @@ currencies = ["EUR"]
 secrets = {{ api_key = "KEY", webhook_secrets = ["HOOK", "HOOK_PREVIOUS"] }}
 options = {{ faults = ["timeout-after-charge"] }}
 timeouts = {{ read = 1.0 }}
+
+[variants.sandbox-counter-declines]
+provider = "sandbox"
+mode = "terminal"
+base_url = "{sandbox}"
+consulates = ["FR-PAR"]
+currencies = ["EUR"]
+secrets = {{ api_key = "KEY", webhook_secrets = ["HOOK", "HOOK_PREVIOUS"] }}
+options = {{ faults = ["decline"] }}
+timeouts = {{ read = 1.0 }}
 """
 
 

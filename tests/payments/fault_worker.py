@@ -11,10 +11,12 @@ import random
 import signal
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 
 from ledger.db.engine import Database
+from ledger.services import clock
 from ledger.services.payments import crashpoints
 from ledger.services.payments.checkout import start_online_payment
 from ledger.services.payments.context import Payments
@@ -22,7 +24,7 @@ from ledger.services.payments.terminal import start_terminal_sale
 from ledger.services.payments.webhooks import receive_webhook
 from ledger.services.signing_keys import StampKeys
 from ledger.settings import Settings, load_settings
-from providers.config import ProvidersConfig, parse_providers_config
+from providers.config import parse_providers_config
 from providers.registry import ProviderRegistry
 from tests.providers.conftest import ENV
 from tests.stamps.conftest import SECRETS
@@ -55,38 +57,51 @@ class Setup:
     database_url: str
     sandbox: str
     settings: Settings
-    providers: ProvidersConfig
+    registry: ProviderRegistry  # its clients are built (TLS contexts and all) but have opened nothing
+    keys: StampKeys  # the stamp key already opened (Argon2id once, not once per child)
+    cardholder: httpx.AsyncClient  # plays the cardholder on the hosted page
+
+
+def _setup(database_url: str, sandbox: str) -> Setup:
+    settings = load_settings(environ={})
+    config = parse_providers_config(PROVIDERS.format(sandbox=sandbox), source="fault-worker")
+    registry = ProviderRegistry(config, env=ENV)
+    for variant in config.variants:
+        registry.get(variant)
+    keys = StampKeys(settings, SECRETS)
+    database = Database.from_url(database_url, pool_size=1)
+    with database.read() as session:
+        now = clock.now()
+        keys.stamp_signer(
+            session, now=now, valid_until=now + timedelta(days=settings.service.stamps.validity_days)
+        )
+    database.dispose()  # no connection crosses the fork
+    return Setup(database_url, sandbox, settings, registry, keys, httpx.AsyncClient(timeout=5))
 
 
 async def _flow(setup: Setup, flow: str, run: int) -> None:
-    settings, sandbox = setup.settings, setup.sandbox
+    settings, sandbox, registry = setup.settings, setup.sandbox, setup.registry
     database = Database.from_url(setup.database_url, pool_size=2)
-    config = setup.providers
     try:
-        async with ProviderRegistry(config, env=ENV) as registry:
-            payments = Payments(
-                database=database, settings=settings, registry=registry, keys=StampKeys(settings, SECRETS)
-            )
-            if flow == "terminal":
-                await start_terminal_sale(
-                    payments, variant="sandbox-counter", consulate="FR-PAR", fee_codes=("PASSPORT",),
-                    terminal_id=f"T-{run}", cashier="fault-worker",
-                )  # fmt: skip
-                return
-            started = await start_online_payment(
-                payments, consulate="FR-PAR", fee_codes=("PASSPORT", "CNIE"), variant_name="sandbox-online"
-            )
-            if started.next_action is None:
-                return
-            async with httpx.AsyncClient(timeout=5) as client:
-                await client.post(started.next_action.url, data={"decision": "approve"})
-                listed = (await client.get(f"{sandbox}/sandbox/webhooks")).json()["data"]
-            for item in listed:
-                if item["reference"] == started.reference:
-                    for _ in range(2):  # every delivery twice
-                        await receive_webhook(
-                            payments, "sandbox-online", item["headers"], item["body"].encode()
-                        )
+        payments = Payments(database=database, settings=settings, registry=registry, keys=setup.keys)
+        if flow == "terminal":
+            await start_terminal_sale(
+                payments, variant="sandbox-counter", consulate="FR-PAR", fee_codes=("PASSPORT",),
+                terminal_id=f"T-{run}", cashier="fault-worker",
+            )  # fmt: skip
+            return
+        started = await start_online_payment(
+            payments, consulate="FR-PAR", fee_codes=("PASSPORT", "CNIE"), variant_name="sandbox-online"
+        )
+        if started.next_action is None:
+            return
+        client = setup.cardholder
+        await client.post(started.next_action.url, data={"decision": "approve"})
+        listed = (await client.get(f"{sandbox}/sandbox/webhooks")).json()["data"]
+        for item in listed:
+            if item["reference"] == started.reference:
+                for _ in range(2):  # every delivery twice
+                    await receive_webhook(payments, "sandbox-online", item["headers"], item["body"].encode())
     finally:
         database.dispose()
 
@@ -113,12 +128,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    setup = Setup(
-        database_url=args.database,
-        sandbox=args.sandbox,
-        settings=load_settings(environ={}),
-        providers=parse_providers_config(PROVIDERS.format(sandbox=args.sandbox), source="fault-worker"),
-    )
+    setup = _setup(args.database, args.sandbox)
     for run in range(args.runs):
         flow = "terminal" if run % 2 else "online"
         # Crash points in order: before-call, after-call, before-commit, then (online) one per webhook

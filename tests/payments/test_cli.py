@@ -132,6 +132,15 @@ def test_resolve_settles_an_unknown_sale_and_queue_lists_parked_payments(
     assert [(q["reference"], q["payment_state"]) for q in queued] == [("ETPARKED1", "parked")]
     assert "USD 55.00" in queued[0]["reason"]
 
+    assert "say --issue or --close" in run("payments", "decide", "ETPARKED1", code=2)
+    assert "say why" in run("payments", "decide", "ETPARKED1", "--close", code=1)
+    closed = run(
+        "payments", "decide", "ETPARKED1", "--close", "--reason", "refunded by hand", "--actor", "amina"
+    )
+    assert "closed without stamps" in closed
+    assert "empty" in run("payments", "queue")
+    assert "no parked payment" in run("payments", "decide", "ETPARKED1", "--close", "--reason", "x", code=1)
+
 
 def test_the_sandbox_listens_on_loopback_only() -> None:
     result = CliRunner().invoke(cli.main, ["sandbox", "serve", "--host", "0.0.0.0"])

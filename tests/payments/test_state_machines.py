@@ -154,3 +154,23 @@ def test_what_was_priced_never_changes(db: Database, column: str) -> None:
         connection.execute(insert(Payment), row)
     with pytest.raises((IntegrityError, DBAPIError)), db.engine.begin() as connection:
         connection.execute(update(Payment).where(Payment.id == row["id"]).values({column: values[column]}))
+
+
+def test_the_database_holds_a_terminal_to_one_sale_in_flight(db: Database) -> None:
+    def sale(state: str) -> dict[str, object]:
+        return {
+            **_payment_row(state),
+            "channel": "counter",
+            "variant": "sandbox-counter",
+            "terminal_id": "T-1",
+        }
+
+    with db.engine.begin() as connection:
+        connection.execute(insert(Payment), sale("captured"))  # finished sales do not hold the terminal
+        connection.execute(insert(Payment), sale("failed"))
+        connection.execute(insert(Payment), sale("unknown"))
+    for state in ("created", "pending", "authorized", "unknown"):
+        with pytest.raises(IntegrityError), db.engine.begin() as connection:
+            connection.execute(insert(Payment), sale(state))
+    with db.engine.begin() as connection:  # another terminal is free
+        connection.execute(insert(Payment), {**sale("pending"), "terminal_id": "T-2"})

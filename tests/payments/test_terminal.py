@@ -80,3 +80,17 @@ async def test_a_terminal_variant_must_be_one_and_serve_the_consulate(payments: 
             terminal_id="T-1", cashier="c",
         )  # fmt: skip
     assert count(payments.database, "payments") == 0
+
+
+async def test_a_declined_card_at_the_terminal_issues_nothing_and_frees_the_terminal(
+    payments: Payments,
+) -> None:
+    for _ in range(2):  # the terminal is free again after a decline
+        sale = await start_terminal_sale(
+            payments, variant="sandbox-counter-declines", consulate="FR-PAR", fee_codes=("PASSPORT",),
+            terminal_id="T-PAR-3", cashier="cashier-1",
+        )  # fmt: skip
+        assert sale.state is PaymentStatus.FAILED
+        assert sale.stamps == ()
+    assert count(payments.database, "payment_attempts", "WHERE state = 'declined'") == 2
+    assert count(payments.database, "entries") == 0

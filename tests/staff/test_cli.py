@@ -53,6 +53,10 @@ def test_create_list_disable_enable(run: Run, db: Database, policy: StaffSetting
     assert not isinstance(sign_in(db, policy, "amina", "a long counter password"), SignedIn)
     assert run("staff", "enable", "amina").exit_code == 0
     assert isinstance(sign_in(db, policy, "amina", "a long counter password"), SignedIn)
+    moved = run("staff", "role", "amina", "--role", "cashier", "--consulate", "BE-BRU")
+    assert moved.exit_code == 0, moved.output
+    assert "amina is now cashier at BE-BRU" in moved.output
+    assert run("staff", "role", "amina", "--role", "auditor", "--consulate", "BE-BRU").exit_code == 2
     missing = run("staff", "disable", "nobody")
     assert missing.exit_code == 1
     assert "no staff account 'nobody'" in missing.output

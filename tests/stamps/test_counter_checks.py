@@ -8,6 +8,9 @@ from datetime import datetime, timedelta
 
 import base45
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
 from ledger.db.engine import Database
 from ledger.services import clock
@@ -147,3 +150,56 @@ def test_forgeries_are_named(desk: StampDesk) -> None:
     never_issued = StampNumber(body + str(luhn_check_digit(body)))
     assert _check(desk, never_issued.printed()).verdict is Verdict.FORGED
     assert _check(desk, stamp.text).verdict is Verdict.GENUINE
+
+
+@pytest.mark.postgres_only
+def test_eight_counters_pressing_use_on_one_scan_use_it_once(pg_db: Database, settings: Settings) -> None:
+    import threading
+
+    stamp_key, trust_key = make_keys(pg_db)
+    desk = StampDesk(pg_db, settings, StampKeys(settings, SECRETS), stamp_key, trust_key)
+    stamp = desk.pay("PASSPORT").stamps[0]
+    barrier = threading.Barrier(8)
+    outcomes: list[tuple[bool, Verdict, str]] = []
+
+    def counter(index: int) -> None:
+        barrier.wait()
+        with pg_db.write() as session:
+            used = consume_scanned(
+                session, settings, stamp.text, consulate="FR-PAR", actor=f"staff:{index}:desk"
+            )
+        actor = used.check.used.actor if used.check.used is not None else ""
+        outcomes.append((used.consumption is not None, used.check.verdict, actor))
+
+    threads = [threading.Thread(target=counter, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if o[0]]
+    assert len(winners) == 1
+    losers = [o for o in outcomes if not o[0]]
+    assert len(losers) == 7
+    # Every other counter is told "already used", and by whom.
+    assert {verdict for _, verdict, _ in losers} == {Verdict.USED}
+    assert len({actor for _, _, actor in losers}) == 1
+    assert desk.count("stamp_events", "WHERE kind = 'consumed'") == 1
+
+
+# Text a scanner could send: the QR alphabet, AZERTY's symbols, digits, separators and anything else.
+SCANNER_TEXT = st.text(
+    alphabet=st.sampled_from(
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:&é\"'(è_çà);,!?§ùµ²\t\r\nabcxyzé€"
+    ),
+    max_size=240,
+)
+
+
+@settings_(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(noise=SCANNER_TEXT, prefix=st.sampled_from(["", "ET1:", "ET&;", "et1:", "4821 "]))
+def test_no_scanned_noise_is_ever_a_usable_stamp(desk: StampDesk, noise: str, prefix: str) -> None:
+    check = _check(desk, prefix + noise)
+    assert check.verdict in {Verdict.UNREADABLE, Verdict.FORGED}, (prefix + noise, check)
+    assert not check.consumable
+    if check.verdict is Verdict.UNREADABLE:
+        assert check.number is None

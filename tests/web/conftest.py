@@ -8,6 +8,7 @@ No browser is ever downloaded: a missing /usr/bin/chromium fails the browser tes
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import threading
 import time
@@ -182,6 +183,7 @@ class Screenshots:
 @pytest.fixture
 def screenshot(request: pytest.FixtureRequest) -> Iterator[Screenshots]:
     test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    shutil.rmtree(SCREENSHOTS / test, ignore_errors=True)  # this run's pictures only
     shots = Screenshots(SCREENSHOTS / test)
     yield shots
     if shots.taken:
@@ -225,7 +227,7 @@ def counter(db: Database, settings: Settings, stamp_keys: dict[str, str]) -> Cou
 
 
 # A minimal, axe-style accessibility check run in the page: what a screen-reader user would miss first.
-_A11Y_SCRIPT = """
+_A11Y_SCRIPT = r"""
 () => {
   const problems = [];
   const html = document.documentElement;
@@ -245,6 +247,28 @@ _A11Y_SCRIPT = """
   for (const el of document.querySelectorAll('a, button')) {
     if (!el.textContent.trim() && !el.getAttribute('aria-label')) problems.push('control without a name');
   }
+  // Text contrast (WCAG 2.x): 4.5:1, or 3:1 for large text, against the first opaque background behind it.
+  const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => v / 255)
+    .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4))
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const behind = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] === 1) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  for (const el of document.querySelectorAll('body *')) {
+    const text = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    const style = getComputedStyle(el);
+    if (!text || style.visibility === 'hidden' || style.display === 'none' || !el.getClientRects().length) continue;
+    const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(behind(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < needed) problems.push(`contrast ${ratio.toFixed(2)} < ${needed}: ${el.tagName} "${el.textContent.trim().slice(0, 30)}"`);
+  }
   const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
   const dup = ids.filter((id, i) => ids.indexOf(id) !== i);
   if (dup.length) problems.push('duplicate ids: ' + dup.join(', '));
@@ -254,6 +278,7 @@ _A11Y_SCRIPT = """
 
 
 def accessibility_problems(page: Any) -> list[str]:
-    """Missing labels, alt text, lang/dir, landmarks or names on the page now shown."""
+    """Missing labels, alt text, lang/dir, landmarks or names, or text with too little contrast, on the
+    page now shown."""
     problems: list[str] = page.evaluate(_A11Y_SCRIPT)
     return problems

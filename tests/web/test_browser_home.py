@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import LiveServer, Screenshots
+from tests.web.conftest import LiveServer, Screenshots, accessibility_problems
 
 pytestmark = pytest.mark.slow
 
@@ -34,3 +34,20 @@ def test_keyboard_focus_is_visible(live_server: LiveServer, page: Any) -> None:
     assert focused == "skip"
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
+
+
+def test_the_accessibility_check_finds_what_it_looks_for(page: Any) -> None:
+    page.set_content(
+        '<html lang="fr" dir="rtl"><head><title>t</title></head><body><main>'
+        '<h1>Titre</h1><p style="color:#aaa">pâle</p><input id="x" name="x"><img src="data:,">'
+        '<span id="x">double</span></main></body></html>'
+    )
+    problems = " | ".join(accessibility_problems(page))
+    for expected in (
+        "html dir is rtl",
+        "contrast",
+        "field without a label: x",
+        "image without alt",
+        "duplicate ids: x",
+    ):
+        assert expected in problems

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import httpx
 from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
+from ledger.api.app import create_app
 from ledger.db.engine import Database
+from ledger.db.models_payments import Payment
 from ledger.db.models_stamps import Stamp
+from ledger.settings import Settings, load_settings
 
 
 def _checkout(client: TestClient[Litestar], consulate: str, *fees: str) -> str:
@@ -89,3 +93,19 @@ def test_an_unknown_payment_link_is_a_404_page(pay_client: TestClient[Litestar])
     answer = pay_client.get(f"/web/pay/{uuid.uuid4()}")
     assert answer.status_code == 404
     assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_without_payment_providers_the_pages_say_so_and_nothing_starts(
+    db: Database, settings: Settings, stamp_keys: dict[str, str], tmp_path: Path
+) -> None:
+    broken = load_settings(environ={"ETIMBRE_PAYMENTS_PROVIDERS_FILE": str(tmp_path / "missing.toml")})
+    with TestClient(create_app(broken, db, background=False)) as client:
+        review = client.get("/web/pay", params={"consulate": "FR-PAR", "fee": "PASSPORT"})
+        assert review.status_code == 200  # the schedule and the total need no provider
+        answer = client.post("/web/pay/checkout", data={"consulate": "FR-PAR", "fee": "PASSPORT"})
+        assert answer.status_code == 503
+        assert "Le service de paiement ne répond pas" in answer.text
+        status = client.get(f"/web/pay/{uuid.uuid4()}")
+        assert status.status_code == 503 and status.headers["content-type"].startswith("text/html")
+    with db.read() as session:
+        assert session.execute(select(func.count()).select_from(Payment)).scalar_one() == 0

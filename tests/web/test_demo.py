@@ -37,13 +37,17 @@ def test_the_demo_day_reconciles_with_its_three_differences(
         assert public_status(session, settings, day.used[0].number).status is PublicStatus.USED
         assert public_status(session, settings, day.unused[0].number).status is PublicStatus.VALID
         assert public_status(session, settings, day.refunded[0].number).status is PublicStatus.REFUNDED
-    assert day.export_path is not None
-    layout = resolve_layout("treasury-default", profiles_for(settings))
-    imported = import_file(db, day.export_path, layout, actor="test")
-    assert imported.status == "imported" and imported.error_count == 0
+    assert day.export_path is not None and day.report_path is not None
+    assert {settled.batch.currency for settled in day.settled} <= {"EUR", "GBP", "TND"}
+    assert all(settled.entry_id is not None for settled in day.settled)  # the payouts are in the ledger
+    profiles = profiles_for(settings)
+    imported = import_file(db, day.export_path, resolve_layout("treasury-default", profiles), actor="test")
+    report = import_file(db, day.report_path, resolve_layout("settlement-sandbox", profiles), actor="test")
+    assert imported.status == report.status == "imported"
+    assert imported.error_count == report.error_count == 0
     summary = reconcile(
         db,
-        RunPlan(day.business_day, (imported.import_id,), actor="test"),
+        RunPlan(day.business_day, (imported.import_id, report.import_id), actor="test"),
         settings=settings.service.reconciliation,
         timezone=settings.service.treasury.timezone,
         chart=settings.chart,
@@ -97,6 +101,7 @@ def test_etimbre_demo_prints_where_to_click_first(database_url: str, tmp_path: P
     assert "/web/receipts/" in first.stdout and "/web/check?number=" in first.stdout
     assert "missing in the ledger" in first.stdout
     assert list((tmp_path / "demo").glob("treasury-*.csv"))
+    assert list((tmp_path / "demo").glob("settlement-sandbox-*.csv"))
     again = etimbre("demo")
     assert again.returncode == 1
     assert "the demo seeds only an empty database" in again.stderr

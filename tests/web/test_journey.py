@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
 import zxingcpp
 from PIL import Image
 
+from ledger.services import clock
 from ledger.services.apikeys import Role
+from ledger.services.payments.records import payment_by_id
 from ledger.services.staff import create_staff
+from reconciliation.days import today_in
 from tests.web.conftest import LiveServer, Screenshots, accessibility_problems
 from tests.web.test_browser_citizen import paid_payment
 
@@ -63,6 +68,29 @@ def _sign_in(page: Any, live_server: LiveServer, username: str, lang: str, scree
         page.locator("form.sign-in button[type=submit]").click()
 
 
+def _balances(page: Any, live_server: LiveServer, lang: str) -> dict[str, str]:
+    """The auditor's balances page now: account -> the balance's digits (whatever the locale's marks)."""
+    page.goto(live_server(f"/web/audit?lang={lang}"))
+    rows: list[list[str]] = page.locator("table tbody tr").evaluate_all(
+        "rows => rows.filter(r => r.cells.length > 2)"
+        "  .map(r => [r.cells[0].innerText, r.cells[r.cells.length - 1].innerText])"
+    )
+    return {account: re.sub(r"\D", "", amount) for account, amount in rows}
+
+
+def _export(day: date, reference: str) -> bytes:
+    """The treasury's export of the day: the citizen's payment, and a bank charge nobody booked."""
+    header = (
+        "entry_id,booking_date,value_date,amount,currency,reference,counterparty,description,batch_reference"
+    )
+    lines = [
+        header,
+        f"TGR-1,{day},{day},55.00,EUR,{reference},,Paiement carte,",
+        f"TGR-2,{day},{day},-12.50,EUR,,,Frais de tenue de compte,",
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def _qr_text(page: Any) -> str:
     """Read the QR the browser drew, as a scanner at the counter would."""
     png = page.locator("img.qr").screenshot()
@@ -87,6 +115,12 @@ def _scan(page: Any, text: str) -> str:
 def test_the_journey(live_server: LiveServer, browser: Any, screenshot: Screenshots, lang: str) -> None:
     _staff(live_server)
     words = WORDS[lang]
+
+    # The auditor looks at the books before the day starts: nothing yet.
+    auditor = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
+    _sign_in(auditor, live_server, "amina.audit", lang, screenshot)
+    assert not any(_balances(auditor, live_server, lang).values())
+    screenshot(auditor, f"auditor-balances-before-{lang}")
 
     # A citizen chooses, pays on the provider's page, opens the receipt and downloads the PDF.
     citizen = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
@@ -136,3 +170,56 @@ def test_the_journey(live_server: LiveServer, browser: Any, screenshot: Screensh
     citizen.goto(live_server(f"/web/check?number={number.replace(' ', '')}"))
     assert citizen.locator("section.verdict").get_attribute("data-status") == "used"
     screenshot(citizen, f"citizen-check-used-{lang}")
+
+    # The auditor sees the balances move: the fee went from clearing to revenue through stamps outstanding.
+    after = _balances(auditor, live_server, lang)
+    screenshot(auditor, f"auditor-balances-after-{lang}")
+    assert after["assets:clearing:sandbox:EUR"] == "5500"
+    assert after["revenue:consular-fees:PASSPORT:EUR"] == "5500"
+    assert after["liabilities:stamps-outstanding:FR-PAR"] == "000"
+
+    # ... and reconciles the day against the treasury's export: one exception, resolved with a reason.
+    with live_server.database.read() as session:
+        paid = payment_by_id(session, uuid.UUID(payment))
+        assert paid is not None
+        reference = paid.reference
+    day = today_in(live_server.settings.service.treasury.timezone, clock.now())
+    auditor.goto(live_server(f"/web/audit/reconciliation?lang={lang}"))
+    auditor.locator("#file").set_input_files(
+        files=[{"name": f"tgr-{day}.csv", "mimeType": "text/csv", "buffer": _export(day, reference)}]
+    )
+    auditor.locator("#profile").select_option("treasury-default@1")
+    with auditor.expect_navigation():
+        auditor.locator("form[action='/web/audit/reconciliation/imports'] button").click()
+    screenshot(auditor, f"auditor-imported-{lang}")
+    auditor.locator("input[name=imports]").first.check()
+    auditor.locator("#day").fill(day.isoformat())
+    screenshot(auditor, f"auditor-run-form-{lang}")
+    auditor.locator("form[action='/web/audit/reconciliation/runs'] button").click()
+    auditor.wait_for_url("**/reconciliation/jobs/*")  # the run's progress, refreshed every second ...
+    screenshot(auditor, f"auditor-run-progress-{lang}")
+    for _ in range(60):  # ... until it sends the auditor to the report
+        if "/reconciliation/runs/" in auditor.url:
+            break
+        assert auditor.locator("[data-state=refused]").count() == 0, auditor.locator("main").inner_text()
+        auditor.wait_for_timeout(500)
+    auditor.wait_for_load_state()
+    assert auditor.locator("[data-exceptions]").get_attribute("data-exceptions") == "1"
+    screenshot(auditor, f"auditor-report-{lang}")
+
+    auditor.goto(live_server(f"/web/audit/exceptions?lang={lang}"))
+    screenshot(auditor, f"auditor-exceptions-{lang}")
+    row = auditor.locator('tr[data-status="open"]')
+    assert row.count() == 1
+    assert "missing_in_ledger" in row.inner_text()
+    with auditor.expect_navigation():
+        row.locator("a").click()
+    screenshot(auditor, f"auditor-exception-{lang}")
+    auditor.locator("#post-reason").fill("Frais bancaires du jour" if lang == "fr" else "رسوم بنكية لليوم")
+    with auditor.expect_navigation():
+        auditor.locator("form[action$='/post'] button").click()
+    assert auditor.locator("dl.facts").get_attribute("data-status") == "resolved"
+    screenshot(auditor, f"auditor-exception-resolved-{lang}")
+    resolved = _balances(auditor, live_server, lang)
+    assert resolved["assets:suspense:EUR"] == "1250"  # the bank charge waits in suspense, with its reason
+    screenshot(auditor, f"auditor-balances-resolved-{lang}")

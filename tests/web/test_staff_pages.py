@@ -146,8 +146,14 @@ def test_a_cashier_cannot_see_or_use_another_consulates_stamp(
     csrf = sign_in(web, CASHIER)
     _pay(web, csrf)
     passport, _ = _stamp_texts(db)
+    with db.read() as session:
+        entry_id = session.scalar(select(Stamp.entry_id).where(Stamp.text == passport))
+    assert web.get(f"/web/counter/payment/{entry_id}").status_code == 200
     web.post("/web/sign-out", data={"csrf_token": csrf})
     other_csrf = sign_in(web, OTHER_CASHIER)
+    receipt = web.get(f"/web/counter/payment/{entry_id}")
+    assert receipt.status_code == 404  # Paris's receipts are not Brussels's to print
+    assert ".pdf" not in receipt.text
     with db.read() as session:
         digits = session.scalar(select(Stamp.number).where(Stamp.text == passport))
     assert digits is not None

@@ -7,8 +7,8 @@
   const button = document.getElementById("camera");
   const video = document.getElementById("camera-view");
   if (!form || !field) { return; }
-  const verdict = document.getElementById("verdict");
-  if (verdict && !document.getElementById("consume")) { field.focus(); }
+  // The next scan always lands in the field: a scanner's Enter must never press "mark as used".
+  field.focus();
   if (!("BarcodeDetector" in window) || !navigator.mediaDevices || !button || !video) { return; }
   button.hidden = false;
   let stream = null;
