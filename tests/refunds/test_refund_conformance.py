@@ -222,3 +222,15 @@ async def test_a_crash_around_the_provider_call_is_settled_by_the_resolver(
 def _attempt_of(db: Database, refund_id: object) -> Any:
     with db.read() as session:
         return session.execute(select(Refund.attempt_id).where(Refund.id == refund_id)).scalar_one()
+
+
+async def test_the_stamp_refund_without_a_provider_refuses_a_stamp_paid_through_one(
+    harness: Harness, pay: Pay, db: Database, settings: Settings
+) -> None:
+    from ledger.services.stamps import RefundRefusedError, refund_stamp
+    from receipts.numbers import StampNumber
+
+    paid = await pay(harness)
+    with pytest.raises(RefundRefusedError, match="refund it with POST /refunds"), db.write() as session:
+        refund_stamp(session, settings, StampNumber(paid.stamps[0]), reason="wrong way", actor="admin")
+    assert stamp_status(db, paid.stamps[0]) == "issued"
