@@ -378,7 +378,12 @@ def _refund_stamps(session: Session, refund_id: uuid.UUID) -> list[Row[Any]]:
     return list(
         session.connection().execute(
             select(
-                REFUND_STAMPS, STAMPS.c.consulate, STAMPS.c.provider, STAMPS.c.payment_ref, STAMPS.c.currency
+                REFUND_STAMPS,
+                STAMPS.c.consulate,
+                STAMPS.c.provider,
+                STAMPS.c.payment_ref,
+                STAMPS.c.currency,
+                STAMPS.c.status,
             )
             .join(STAMPS, STAMPS.c.number == REFUND_STAMPS.c.number)
             .where(REFUND_STAMPS.c.refund_id == refund_id)
@@ -397,29 +402,30 @@ def _succeed(
             number=row.number, consulate=row.consulate, fee_code=row.fee_code,
             amount=Money(row.amount, row.currency), provider=row.provider, payment_ref=row.payment_ref,
         )  # fmt: skip
+        # An unused stamp goes on the deny list (status refunded) now; one used or expired while the refund
+        # was at the provider keeps its status and the refund comes out of where its fee went meanwhile.
+        moved = session.connection().execute(
+            update(STAMPS)
+            .where(STAMPS.c.number == row.number, STAMPS.c.status == "issued")
+            .values(status="refunded", status_changed_at=now)
+        )
+        status = "issued" if moved.rowcount == 1 else row.status
         entry_id = post_stamp_refund(
-            session, settings.chart, facts, was_used=row.was_used, refund_reference=refund.reference,
+            session, settings.chart, facts, stamp_status=status, refund_reference=refund.reference,
             reason=refund.reason, actor=refund.requested_by,
         )  # fmt: skip
-        if not row.was_used:
-            # The deny list is the stamps in status "refunded": verifiers refuse it from now on.
-            moved = session.connection().execute(
-                update(STAMPS)
-                .where(STAMPS.c.number == row.number, STAMPS.c.status == "issued")
-                .values(status="refunded", status_changed_at=now)
-            )
-            if moved.rowcount == 1:
-                session.connection().execute(
-                    EVENTS.insert().values(
-                        number=row.number, kind="refunded", at=now, consulate=row.consulate,
-                        actor=refund.requested_by, entry_id=entry_id,
-                        detail=f"refund {refund.reference}: {refund.reason}",
-                    )
-                )  # fmt: skip
+        if status == "issued":
+            session.connection().execute(
+                EVENTS.insert().values(
+                    number=row.number, kind="refunded", at=now, consulate=row.consulate,
+                    actor=refund.requested_by, entry_id=entry_id,
+                    detail=f"refund {refund.reference}: {refund.reason}",
+                )
+            )  # fmt: skip
         session.connection().execute(
             update(REFUND_STAMPS)
             .where(REFUND_STAMPS.c.refund_id == refund.id, REFUND_STAMPS.c.number == row.number)
-            .values(entry_id=entry_id)
+            .values(entry_id=entry_id, was_used=status == "consumed")
         )
     session.connection().execute(
         update(REFUNDS)
