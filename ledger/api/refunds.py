@@ -1,9 +1,9 @@
 """Refunds and voids over HTTP, for administrators; auditors read them. Thin: one service call each.
 
-POST /refunds and POST /voids take a required Idempotency-Key: the refund it makes is named after the key
-(and the caller's API key), so a retry of the same order is the same refund, answered as it stands now,
-and the same key with another order is refused (422). A refusal keeps nothing: a corrected order may
-reuse the key.
+POST /refunds and POST /voids take a required Idempotency-Key (ledger.api.idempotency): the same key and
+body give the first answer byte for byte, another body is refused (422), a copy arriving while the first
+is at the provider is told it is in progress (409). A refusal keeps nothing: a corrected order may reuse
+the key. The refund itself is named after the key, so even a retry after a lost answer refunds once.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import uuid
 from typing import Annotated, Any
 
 from anyio import to_thread
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 
 from ledger.api import problems
 from ledger.api.auth import principal_of, requires
+from ledger.api.idempotency import canonical, run_once_calling_out
 from ledger.api.payments import _payments
 from ledger.api.refunds_schemas import DisputeOut, RefundIn, RefundOut, VoidIn, VoidOut
 from ledger.money import Money, MoneyError
@@ -77,7 +78,7 @@ class RefundController(Controller):
         state: State,
         data: JSONBody[RefundIn],
         idempotency_key: RequiredKey,
-    ) -> RefundOut:
+    ) -> Response[Any]:
         payments = _payments(state)
         principal = principal_of(request)
         amount = None
@@ -95,8 +96,15 @@ class RefundController(Controller):
             stamps=None if data.stamps is None else tuple(data.stamps),
             amount=amount,
         )
-        view = await refund_payment(payments.database, payments.settings, payments.registry.get, order)
-        return RefundOut.of(view)
+
+        async def work() -> RefundOut:
+            view = await refund_payment(payments.database, payments.settings, payments.registry.get, order)
+            return RefundOut.of(view)
+
+        return await run_once_calling_out(
+            payments.database, scope=f"refund:{principal.key_id}", key=idempotency_key,
+            request=("POST /refunds", canonical(data)), status=201, work=work,
+        )  # fmt: skip
 
     @get(
         "/",
@@ -140,10 +148,21 @@ class RefundController(Controller):
     guards=[requires(Role.ADMIN)],
     responses=problems.responses(401, 403, 404, 409, 503),
 )
-async def void(state: State, data: JSONBody[VoidIn], idempotency_key: RequiredKey) -> VoidOut:
-    del idempotency_key  # one void per payment: the payment reference is what makes a retry the same void
+async def void(
+    request: Request[Any, Any, Any], state: State, data: JSONBody[VoidIn], idempotency_key: RequiredKey
+) -> Response[Any]:
     payments = _payments(state)
-    return VoidOut.of(await void_payment(payments.database, payments.registry.get, data.payment_reference))
+
+    async def work() -> VoidOut:
+        # One void per payment: the payment's reference names the attempt, whatever the key.
+        return VoidOut.of(
+            await void_payment(payments.database, payments.registry.get, data.payment_reference)
+        )
+
+    return await run_once_calling_out(
+        payments.database, scope=f"void:{principal_of(request).key_id}", key=idempotency_key,
+        request=("POST /voids", canonical(data)), status=201, work=work,
+    )  # fmt: skip
 
 
 @get(

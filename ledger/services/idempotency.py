@@ -99,8 +99,9 @@ def store(session: Session, scope: str, key: str, response: StoredResponse) -> N
 
 
 def release(session: Session, scope: str, key: str) -> None:
-    """Give up an unfinished claim whose work was refused before it changed anything (a busy terminal):
-    the key may be used again. A claim with a stored response is never released."""
+    """Give up an unfinished claim whose work was refused before it changed anything (a busy terminal),
+    or whose work is idempotent on its own (a refund names itself after the key): the key may be used
+    again. A claim with a stored response is never released."""
     session.connection().execute(
         delete(KEYS).where(KEYS.c.scope == scope, KEYS.c.key == key, KEYS.c.status.is_(None))
     )

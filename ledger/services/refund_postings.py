@@ -41,19 +41,23 @@ def post_stamp_refund(
     chart: Chart,
     stamp: StampFacts,
     *,
-    was_used: bool,
+    stamp_status: str,
     refund_reference: str,
     reason: str,
     actor: str,
 ) -> uuid.UUID:
-    """Give a stamp's fee back to the provider's clearing account, from stamps outstanding (unused) or
-    from the fee income (used)."""
+    """Give a stamp's fee back to the provider's clearing account from where the fee stands now: stamps
+    outstanding (`issued`, unused), the fee income (`consumed`), expired-stamp income (`expired`), or the
+    chargeback expense (`refunded` by a lost dispute's revocation)."""
     currency = stamp.amount.currency
-    source = (
-        chart.account(Role.CONSULAR_FEES, currency=currency, fee=stamp.fee_code)
-        if was_used
-        else chart.account(Role.STAMPS_OUTSTANDING, currency=currency, consulate=stamp.consulate)
-    )
+    if stamp_status == "issued":
+        source = chart.account(Role.STAMPS_OUTSTANDING, currency=currency, consulate=stamp.consulate)
+    elif stamp_status == "consumed":
+        source = chart.account(Role.CONSULAR_FEES, currency=currency, fee=stamp.fee_code)
+    elif stamp_status == "expired":
+        source = chart.account(Role.EXPIRED_STAMPS, currency=currency)
+    else:
+        source = chart.account(Role.CHARGEBACKS, currency=currency, provider=stamp.provider)
     draft = EntryDraft(
         kind=EntryKind.STAMP_REFUNDED,
         lines=(
@@ -62,7 +66,7 @@ def post_stamp_refund(
         ),
         consulate=stamp.consulate,
         references=References(payment=stamp.payment_ref, stamp=stamp.number),
-        memo={"refund": refund_reference, "reason": reason, "stamp_used": "yes" if was_used else "no"},
+        memo={"refund": refund_reference, "reason": reason, "stamp_status": stamp_status},
     )
     key = f"refund:{refund_reference}:{stamp.number}"
     return post_entry(session, draft, actor=actor, idempotency_key=key).entry_id

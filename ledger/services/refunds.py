@@ -147,6 +147,15 @@ def _payment(session: Session, payment_ref: str, *, lock: bool) -> Row[Any]:
     return row
 
 
+def lock_payment(session: Session, payment_id: uuid.UUID) -> None:
+    """Lock the payment's row before anything else of it changes: one lock order for every writer
+    (webhooks, resolver, refunds) so that they queue instead of deadlocking."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(
+            select(PAYMENTS.c.id).where(PAYMENTS.c.id == payment_id).with_for_update()
+        )
+
+
 def _chosen_stamps(session: Session, payment: Row[Any], wanted: tuple[str, ...] | None) -> list[Row[Any]]:
     rows = list(
         session.connection().execute(
@@ -369,7 +378,12 @@ def _refund_stamps(session: Session, refund_id: uuid.UUID) -> list[Row[Any]]:
     return list(
         session.connection().execute(
             select(
-                REFUND_STAMPS, STAMPS.c.consulate, STAMPS.c.provider, STAMPS.c.payment_ref, STAMPS.c.currency
+                REFUND_STAMPS,
+                STAMPS.c.consulate,
+                STAMPS.c.provider,
+                STAMPS.c.payment_ref,
+                STAMPS.c.currency,
+                STAMPS.c.status,
             )
             .join(STAMPS, STAMPS.c.number == REFUND_STAMPS.c.number)
             .where(REFUND_STAMPS.c.refund_id == refund_id)
@@ -388,29 +402,30 @@ def _succeed(
             number=row.number, consulate=row.consulate, fee_code=row.fee_code,
             amount=Money(row.amount, row.currency), provider=row.provider, payment_ref=row.payment_ref,
         )  # fmt: skip
+        # An unused stamp goes on the deny list (status refunded) now; one used or expired while the refund
+        # was at the provider keeps its status and the refund comes out of where its fee went meanwhile.
+        moved = session.connection().execute(
+            update(STAMPS)
+            .where(STAMPS.c.number == row.number, STAMPS.c.status == "issued")
+            .values(status="refunded", status_changed_at=now)
+        )
+        status = "issued" if moved.rowcount == 1 else row.status
         entry_id = post_stamp_refund(
-            session, settings.chart, facts, was_used=row.was_used, refund_reference=refund.reference,
+            session, settings.chart, facts, stamp_status=status, refund_reference=refund.reference,
             reason=refund.reason, actor=refund.requested_by,
         )  # fmt: skip
-        if not row.was_used:
-            # The deny list is the stamps in status "refunded": verifiers refuse it from now on.
-            moved = session.connection().execute(
-                update(STAMPS)
-                .where(STAMPS.c.number == row.number, STAMPS.c.status == "issued")
-                .values(status="refunded", status_changed_at=now)
-            )
-            if moved.rowcount == 1:
-                session.connection().execute(
-                    EVENTS.insert().values(
-                        number=row.number, kind="refunded", at=now, consulate=row.consulate,
-                        actor=refund.requested_by, entry_id=entry_id,
-                        detail=f"refund {refund.reference}: {refund.reason}",
-                    )
-                )  # fmt: skip
+        if status == "issued":
+            session.connection().execute(
+                EVENTS.insert().values(
+                    number=row.number, kind="refunded", at=now, consulate=row.consulate,
+                    actor=refund.requested_by, entry_id=entry_id,
+                    detail=f"refund {refund.reference}: {refund.reason}",
+                )
+            )  # fmt: skip
         session.connection().execute(
             update(REFUND_STAMPS)
             .where(REFUND_STAMPS.c.refund_id == refund.id, REFUND_STAMPS.c.number == row.number)
-            .values(entry_id=entry_id)
+            .values(entry_id=entry_id, was_used=status == "consumed")
         )
     session.connection().execute(
         update(REFUNDS)
@@ -454,6 +469,8 @@ def apply_refund_result(
     session: Session, settings: Settings, refund_id: uuid.UUID, result: ProviderResult
 ) -> None:
     """Step 3: the provider's answer, applied once (a refund already resolved is left as it is)."""
+    refund = session.connection().execute(select(REFUNDS).where(REFUNDS.c.id == refund_id)).one()
+    lock_payment(session, refund.payment_id)  # the payment first, as every payment change does
     refund = session.connection().execute(select(REFUNDS).where(REFUNDS.c.id == refund_id)).one()
     if refund.state in ("succeeded", "declined"):
         return

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Row, Table, select, update
 from sqlalchemy.orm import Session
 
+from ledger.db.models_payments import Payment
 from ledger.db.models_stamps import SigningKey, Stamp, StampEvent
 from ledger.domain.chart import Role
 from ledger.domain.entries import EntryDraft, EntryKind, References, credit, debit
@@ -367,7 +368,9 @@ def refund_stamp(
     session: Session, settings: Settings, number: StampNumber, *, reason: str, actor: str
 ) -> Refund:
     """Refund an unused stamp within the policy: the fee goes from stamps outstanding back to the
-    provider's clearing account, and the number joins the trust list's deny list."""
+    provider's clearing account, and the number joins the trust list's deny list. For stamps paid on a
+    standalone counter terminal; a stamp paid through a provider is refunded through it
+    (ledger.services.refunds), never here."""
     row = _row(session, number)
     if row is None:
         raise StampNotFoundError(f"no stamp {number}")
@@ -375,6 +378,13 @@ def refund_stamp(
     now = clock.now()
     if row.status != "issued":
         raise _refuse(session, number)
+    variant = session.scalar(select(Payment.variant).where(Payment.reference == row.payment_ref))
+    if variant is not None:
+        # Paid through a provider: only a refund through that provider gives the money back.
+        raise RefundRefusedError(
+            f"stamp {number} was paid through {variant}: refund it with POST /refunds "
+            "(etimbre payments refund), which gives the money back through the provider"
+        )
     deadline = min(row.issued_at + timedelta(days=policy.refund_window_days), row.expires_at)
     if now > deadline:
         raise RefundRefusedError(

@@ -18,7 +18,7 @@ from ledger.db.models_payments import Payment, PaymentAttempt
 from ledger.domain.payments import AttemptKind, AttemptStatus, PaymentStatus
 from ledger.money import Money
 from ledger.services import clock
-from ledger.services.refunds import PaymentNotFoundError, RefundConflictError
+from ledger.services.refunds import PaymentNotFoundError, RefundConflictError, lock_payment
 from providers.base import Provider
 from providers.model import OutcomeKind, ProviderResult, VoidRequest
 
@@ -79,6 +79,8 @@ def _dispatched(session: Session, attempt_id: uuid.UUID) -> None:
 
 
 def apply_void_result(session: Session, attempt_id: uuid.UUID, result: ProviderResult) -> None:
+    attempt = session.connection().execute(select(ATTEMPTS).where(ATTEMPTS.c.id == attempt_id)).one()
+    lock_payment(session, attempt.payment_id)  # the payment first, as every payment change does
     attempt = session.connection().execute(select(ATTEMPTS).where(ATTEMPTS.c.id == attempt_id)).one()
     if attempt.state in RESOLVED:
         return

@@ -68,3 +68,22 @@ async def test_a_declined_then_abandoned_checkout_issues_nothing(
     assert count(db, "payments", "WHERE state IN ('pending', 'failed')") == 1
     assert count(db, "stamps") == 0
     assert count(db, "entries") == 0
+
+
+@pytest.mark.parametrize("variant", ONLINE)
+async def test_a_declined_card_then_a_good_one_captures_once(
+    payments: Payments, fake_urls: dict[str, str], variant: str
+) -> None:
+    provider = variant.split("-", maxsplit=1)[0]
+    started = await start_online_payment(
+        payments, consulate="FR-PAR", fee_codes=("PASSPORT",), variant_name=variant
+    )
+    await approve(started.next_action, fake_urls[provider], decision="decline")
+    await approve(started.next_action, fake_urls[provider])
+    sent = await deliveries(provider, fake_urls[provider], started.reference)
+    for headers, body in reversed(sent):  # the success may well arrive first
+        await receive_webhook(payments, variant, headers, body)
+    db = payments.database
+    assert count(db, "payments", "WHERE state = 'captured'") == 1
+    assert count(db, "stamps") == 1
+    assert count(db, "provider_events", "WHERE outcome = 'applied'") == 1

@@ -222,3 +222,44 @@ async def test_a_crash_around_the_provider_call_is_settled_by_the_resolver(
 def _attempt_of(db: Database, refund_id: object) -> Any:
     with db.read() as session:
         return session.execute(select(Refund.attempt_id).where(Refund.id == refund_id)).scalar_one()
+
+
+async def test_the_stamp_refund_without_a_provider_refuses_a_stamp_paid_through_one(
+    harness: Harness, pay: Pay, db: Database, settings: Settings
+) -> None:
+    from ledger.services.stamps import RefundRefusedError, refund_stamp
+    from receipts.numbers import StampNumber
+
+    paid = await pay(harness)
+    with pytest.raises(RefundRefusedError, match="refund it with POST /refunds"), db.write() as session:
+        refund_stamp(session, settings, StampNumber(paid.stamps[0]), reason="wrong way", actor="admin")
+    assert stamp_status(db, paid.stamps[0]) == "issued"
+
+
+async def test_a_stamp_used_while_its_refund_was_unknown_is_refunded_from_the_fee_income(
+    harness: Harness,
+    pay: Pay,
+    db: Database,
+    settings: Settings,
+    registry: ProviderRegistry,
+    signer_keys: StampKeys,
+) -> None:
+    from ledger.services.stamps import consume_stamp
+    from receipts.numbers import StampNumber
+
+    paid = await pay(harness)
+    passport, _ = paid.stamps
+    await harness.arm(paid.reference, ["timeout-after-charge"])
+    lost = await refund_payment(db, settings, registry.get, _order(paid, "w1", stamps=(passport,)))
+    assert lost.state == "unknown"
+    with db.write() as session:  # the citizen is served meanwhile: the stamp is still valid
+        consume_stamp(session, settings, StampNumber(passport), consulate="FR-PAR", actor="cashier")
+    await harness.arm(paid.reference, [])
+    payments = Payments(database=db, settings=settings, registry=registry, keys=signer_keys)
+    assert await resolve_attempt(payments, _attempt_of(db, lost.id)) == "resolved"
+    with db.read() as session:
+        settled = get_refund(session, lost.id)
+    assert (settled.state, settled.stamps[0].was_used) == ("succeeded", True)
+    assert stamp_status(db, passport) == "consumed"
+    assert _balance(db, "revenue:consular-fees:PASSPORT:EUR") == Money(0, "EUR")
+    assert _balance(db, f"assets:clearing:{harness.provider.name}:EUR") == Money(500, "EUR")

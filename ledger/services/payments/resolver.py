@@ -20,6 +20,7 @@ from ledger.services.payments.context import Payments
 from ledger.services.payments.errors import UnknownVariantError
 from ledger.services.payments.events import apply_status, provider_for
 from ledger.services.payments.records import move_payment, open_attempts, payment_by_id, settle_attempt
+from ledger.settings import PaymentSettings
 from providers.errors import ProviderError
 from providers.model import StatusReport
 
@@ -43,12 +44,11 @@ class ResolverReport:
     errors: list[str] = field(default_factory=list)
 
 
-def backoff(payments: Payments, attempt: PaymentAttempt, now: datetime, why: str) -> bool:
+def backoff(config: PaymentSettings, attempt: PaymentAttempt, now: datetime, why: str) -> bool:
     """Look again later (10 s, 20 s, 40 s ... by default); past the give-up age, queue it for a person.
     True when it went to the manual queue."""
-    config = payments.settings.service.payments
     attempt.checks += 1
-    delay = timedelta(seconds=config.first_check_seconds * 2 ** min(attempt.checks, 40))
+    delay = timedelta(seconds=config.first_check_seconds * 2 ** min(attempt.checks, 20))
     attempt.updated_at = now
     if now + delay - attempt.created_at > timedelta(hours=config.give_up_hours):
         attempt.manual = True
@@ -117,7 +117,7 @@ def settle_from_status(
                 attempt.updated_at = now
                 return "queued"
             why = f"the provider says {report.state}"
-        return "queued" if backoff(payments, attempt, now, why) else "rescheduled"
+        return "queued" if backoff(payments.settings.service.payments, attempt, now, why) else "rescheduled"
 
 
 async def resolve_attempt(payments: Payments, attempt_id: uuid.UUID) -> str:
