@@ -138,7 +138,7 @@ async def test_auto_delivery_posts_webhooks_without_being_asked() -> None:
                     _sale("SB-A"), idempotency_key="k-SB-A"
                 )
                 assert sale.outcome.kind is OutcomeKind.SUCCEEDED
-                for _ in range(100):
+                for _ in range(1500):  # up to 30 s: the outbox delivers in the background
                     if len(hook.deliveries) == 2:
                         break
                     await asyncio.sleep(0.02)
