@@ -150,7 +150,10 @@ class PaymentController(Controller):
         description="Public. The payment and its provider attempt are stored before the provider is called. "
         "With an Idempotency-Key, a retry with the same body answers the same payment.",
         status_code=201,
-        responses=problems.responses(400, 409, 422, 503),
+        responses={
+            **problems.responses(400, 409, 422, 503),
+            **problems.created(PaymentOut, "The payment, with the provider's next action for the citizen"),
+        },
         security=[{}],
     )
     async def start(
@@ -251,7 +254,10 @@ class TerminalSaleController(Controller):
         "(state unknown): check the sale's status before anything else, no new sale starts on that "
         "terminal until it is known (409).",
         status_code=201,
-        responses=problems.responses(400, 401, 403, 409, 422, 503),
+        responses={
+            **problems.responses(400, 401, 403, 409, 422, 503),
+            **problems.created(TerminalSaleOut, "The sale as the terminal left it (unknown until resolved)"),
+        },
     )
     async def start(
         self,

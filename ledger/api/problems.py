@@ -257,6 +257,11 @@ _DESCRIPTIONS = {
 }
 
 
+def created(model: type[Any], description: str) -> dict[int, ResponseSpec]:
+    """The 201 body of a handler that answers through a stored (idempotent) response, documented."""
+    return {201: ResponseSpec(data_container=model, description=description, generate_examples=False)}
+
+
 def responses(*statuses: int) -> dict[int, ResponseSpec]:
     """The error responses a handler can give, documented as problem details (400 and 500 always)."""
     return {

@@ -70,7 +70,10 @@ class RefundController(Controller):
         "answer was lost (the resolver settles it).",
         status_code=201,
         guards=[requires(Role.ADMIN)],
-        responses=problems.responses(401, 403, 404, 409, 422, 503),
+        responses={
+            **problems.responses(401, 403, 404, 409, 422, 503),
+            **problems.created(RefundOut, "The refund and its stamps"),
+        },
     )
     async def refund(
         self,
@@ -146,7 +149,10 @@ class RefundController(Controller):
     status_code=201,
     tags=["refunds"],
     guards=[requires(Role.ADMIN)],
-    responses=problems.responses(401, 403, 404, 409, 503),
+    responses={
+        **problems.responses(401, 403, 404, 409, 503),
+        **problems.created(VoidOut, "The void attempt and the payment's state"),
+    },
 )
 async def void(
     request: Request[Any, Any, Any], state: State, data: JSONBody[VoidIn], idempotency_key: RequiredKey

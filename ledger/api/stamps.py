@@ -119,7 +119,10 @@ class CounterController(Controller):
         description="One stamp per fee, priced from the published schedule; the ledger entry and the stamps "
         "are written in one transaction. The consulate is the cashier key's.",
         status_code=201,
-        responses=problems.responses(400, 401, 403, 409, 422, 503),
+        responses={
+            **problems.responses(400, 401, 403, 409, 422, 503),
+            **problems.created(CounterPaymentOut, "The payment recorded and its stamps"),
+        },
         sync_to_thread=True,
     )
     def record_payment(
