@@ -109,3 +109,8 @@ def pay(db: Database, settings: Settings, signer_keys: StampKeys):  # type: igno
 
 
 __all__ = ["PRICE", "Paid", "new_reference", "stamp_status"]
+
+
+def harnesses(*names: str) -> pytest.MarkDecorator:
+    """Run a test on these provider harnesses only: those whose provider can do what the test shows."""
+    return pytest.mark.parametrize("harness", names, indirect=True)

@@ -26,7 +26,7 @@ from ledger.settings import Settings
 from providers.model import EventKind, ProviderEvent, RefundRequest
 from providers.registry import ProviderRegistry
 from tests.providers.conformance import Harness
-from tests.refunds.conftest import PRICE, Paid, stamp_status
+from tests.refunds.conftest import PRICE, Paid, harnesses, stamp_status
 
 pytestmark = pytest.mark.anyio
 Pay = Callable[[Harness], Awaitable[Paid]]
@@ -36,8 +36,7 @@ Delivered = tuple[ProviderEvent, str]
 @pytest.fixture
 def disputing(harness: Harness, sandbox_url: str, stripe_url: str) -> Callable[[Paid, str], Awaitable[None]]:
     """`await dispute(paid, outcome)` plays the cardholder's bank at the fake: open, won or lost."""
-    if not harness.provider.capabilities().disputes:
-        pytest.skip(f"{harness.name} reports chargebacks in its settlement files, not in webhooks")
+    assert harness.provider.capabilities().disputes, harness.name
 
     async def dispute(paid: Paid, outcome: str) -> None:
         async with httpx.AsyncClient() as client:
@@ -102,6 +101,8 @@ def _balance(db: Database, code: str) -> Money | None:
         return account_balance(session, code)
 
 
+# CMI reports chargebacks in its settlement files, not in webhooks.
+@harnesses("sandbox-online", "sandbox-counter", "stripe-online")
 async def test_a_lost_dispute_charges_back_and_revokes_the_unused_stamps(
     harness: Harness,
     pay: Pay,
@@ -144,6 +145,7 @@ async def test_a_lost_dispute_charges_back_and_revokes_the_unused_stamps(
     assert (dispute.state, dispute.amount, dispute.closing_entry_id is not None) == ("lost", PRICE, True)
 
 
+@harnesses("sandbox-online", "sandbox-counter", "stripe-online")
 async def test_a_won_dispute_reverses_the_chargeback_whatever_the_order(
     harness: Harness,
     pay: Pay,
@@ -171,6 +173,8 @@ async def test_a_won_dispute_reverses_the_chargeback_whatever_the_order(
     assert all(stamp_status(db, number) == "issued" for number in paid.stamps)
 
 
+# CMI sends no refund callbacks: its refunds are answered synchronously.
+@harnesses("sandbox-online", "sandbox-counter", "stripe-online")
 async def test_refund_events_confirm_ours_and_hand_strangers_to_a_person(
     harness: Harness,
     pay: Pay,
@@ -179,8 +183,6 @@ async def test_refund_events_confirm_ours_and_hand_strangers_to_a_person(
     signer_keys: StampKeys,
     registry: ProviderRegistry,
 ) -> None:
-    if harness.provider.name == "cmi":
-        pytest.skip("CMI sends no refund callbacks: its refunds are answered synchronously")
     paid = await pay(harness)
     order = RefundOrder(
         payment_ref=paid.reference,
