@@ -1,19 +1,15 @@
-"""PostgreSQL: check each new entry's balance through its own postings, never by scanning the table.
+"""PostgreSQL: the ledger's guards probe the rows just written by key, never scan the journal.
 
-The balance check of `etimbre_entries_check` grouped the postings of the statement's entries and took the
-first unbalanced one (`GROUP BY .. HAVING .. LIMIT 1`). On a table whose statistics lag behind its size
-(a fresh or fast-growing database, before autovacuum's ANALYZE), the planner answered that with an ordered
-scan of the whole primary key: every payment then cost time in proportion to the journal, and the
-payment benchmark lost two thirds of its throughput within a minute. The check is now driven by the
-statement's own entries (a correlated probe of the primary key per entry), so its cost is that of the
-rows being written whatever the statistics say. Same rule, same message; SQLite's row trigger already
-probes by entry.
-
-The other checks of both triggers join the statement's rows to `postings` or `entries`; once ANALYZE
-had run, the planner estimated a hundred postings per entry and chose a hash join over a sequential scan
-of the whole table (seen in auto_explain: 1,200 payments a second falling to 300). Every query in these
-two functions is a probe by primary key from the rows just written, so the functions now run with
-sequential scans, hash joins and merge joins off: their plans are index probes whatever the statistics.
+The statement-level triggers of 0001 checked a statement's entries with set-based queries (joins and
+`GROUP BY .. LIMIT 1` over `postings`). Their plans depend on statistics: on a fresh or fast-growing
+table the planner chose an ordered scan of the whole primary key for the balance check, and once ANALYZE
+had run it estimated a hundred postings per entry and hash-joined a sequential scan of `postings` for the
+account check (seen with auto_explain; the payment benchmark fell from 1,200 to 300 a second within a
+minute, raw psycopg included). Every check is now written as a probe from each new row (a LATERAL
+subquery or a correlated EXISTS by primary key, which the planner cannot turn into a join over the
+table), and the two functions run with sequential scans off, so their cost is that of the rows being
+written whatever the statistics say. Same rules, same messages; SQLite's row triggers already probe by
+entry.
 
 Revision ID: 0012
 Revises: 0008
@@ -29,42 +25,85 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-GROUPED = """SELECT p.entry_id INTO bad
+# (function, text of 0001, text from here on)
+REWRITES = (
+    (
+        "etimbre_entries_check",
+        """SELECT e.id, format('declares %s postings but has %s', e.posting_count, coalesce(c.found, 0))
+              INTO bad, detail
+              FROM new_entries e
+              LEFT JOIN (SELECT p.entry_id, count(*) AS found FROM postings p
+                          WHERE p.entry_id IN (SELECT id FROM new_entries) GROUP BY p.entry_id) c
+                     ON c.entry_id = e.id
+             WHERE coalesce(c.found, 0) <> e.posting_count LIMIT 1;""",
+        """SELECT e.id, format('declares %s postings but has %s', e.posting_count, c.found)
+              INTO bad, detail
+              FROM new_entries e
+             CROSS JOIN LATERAL (SELECT count(*) AS found FROM postings p WHERE p.entry_id = e.id) c
+             WHERE c.found <> e.posting_count LIMIT 1;""",
+    ),
+    (
+        "etimbre_entries_check",
+        """SELECT e.id INTO bad
+              FROM new_entries e JOIN postings p ON p.entry_id = e.id LEFT JOIN accounts a ON a.id = p.account_id
+             WHERE a.id IS NULL OR a.currency <> p.currency
+                OR p.effective_at <> e.effective_at OR p.consulate <> e.consulate
+             LIMIT 1;""",
+        """SELECT e.id INTO bad
+              FROM new_entries e
+             CROSS JOIN LATERAL (
+                SELECT 1 FROM postings p LEFT JOIN accounts a ON a.id = p.account_id
+                 WHERE p.entry_id = e.id
+                   AND (a.id IS NULL OR a.currency <> p.currency
+                        OR p.effective_at <> e.effective_at OR p.consulate <> e.consulate)
+                 LIMIT 1) wrong
+             LIMIT 1;""",
+    ),
+    (
+        "etimbre_entries_check",
+        """SELECT p.entry_id INTO bad
               FROM postings p WHERE p.entry_id IN (SELECT id FROM new_entries)
-             GROUP BY p.entry_id, p.currency HAVING sum(p.amount) <> 0 LIMIT 1;"""
-PER_ENTRY = """SELECT e.id INTO bad
+             GROUP BY p.entry_id, p.currency HAVING sum(p.amount) <> 0 LIMIT 1;""",
+        """SELECT e.id INTO bad
               FROM new_entries e
              WHERE EXISTS (SELECT 1 FROM postings p WHERE p.entry_id = e.id
                             GROUP BY p.currency HAVING sum(p.amount) <> 0)
-             LIMIT 1;"""
+             LIMIT 1;""",
+    ),
+    (
+        "etimbre_postings_check",
+        "SELECT p.entry_id INTO bad FROM new_postings p JOIN entries e ON e.id = p.entry_id LIMIT 1;",
+        """SELECT p.entry_id INTO bad FROM new_postings p
+             CROSS JOIN LATERAL (SELECT 1 FROM entries e WHERE e.id = p.entry_id LIMIT 1) known
+             LIMIT 1;""",
+    ),
+)
+GUARDS = ("etimbre_entries_check", "etimbre_postings_check")
 
 
-def _rewrite(old: str, new: str) -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
+def _rewrite(function: str, old: str, new: str) -> None:
     connection = op.get_bind()
     definition: str = connection.exec_driver_sql(
-        "SELECT pg_get_functiondef('etimbre_entries_check'::regproc)"
+        f"SELECT pg_get_functiondef('{function}'::regproc)"
     ).scalar_one()
     if old not in definition:
-        raise RuntimeError("etimbre_entries_check is not the version this migration replaces")
+        raise RuntimeError(f"{function} is not the version this migration replaces")
     connection.exec_driver_sql(definition.replace(old, new).replace("%", "%%"))
 
 
-GUARDS = ("etimbre_entries_check()", "etimbre_postings_check()")
-PROBES_ONLY = ("enable_seqscan", "enable_hashjoin", "enable_mergejoin")
-
-
 def upgrade() -> None:
-    _rewrite(GROUPED, PER_ENTRY)
-    if op.get_bind().dialect.name == "postgresql":
-        for function in GUARDS:
-            for setting in PROBES_ONLY:
-                op.execute(f"ALTER FUNCTION {function} SET {setting} = off")
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for function, old, new in REWRITES:
+        _rewrite(function, old, new)
+    for function in GUARDS:
+        op.execute(f"ALTER FUNCTION {function}() SET enable_seqscan = off")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for function in GUARDS:
-            op.execute(f"ALTER FUNCTION {function} RESET ALL")
-    _rewrite(PER_ENTRY, GROUPED)
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for function in GUARDS:
+        op.execute(f"ALTER FUNCTION {function}() RESET ALL")
+    for function, old, new in reversed(REWRITES):
+        _rewrite(function, new, old)
