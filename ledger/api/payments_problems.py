@@ -7,21 +7,13 @@ from typing import Any
 
 from litestar.plugins.problem_details import ProblemDetailsException
 
+from ledger.api.problems import simple
 from ledger.services.payments.errors import (
     PaymentNotFoundError,
     PaymentRefusedError,
     TerminalBusyError,
     UnknownVariantError,
 )
-
-
-def _problem(status: int, slug: str, title: str) -> Callable[[Exception], ProblemDetailsException]:
-    def convert(exc: Exception) -> ProblemDetailsException:
-        return ProblemDetailsException(
-            detail=str(exc), status_code=status, type_=f"/problems/{slug}", title=title
-        )
-
-    return convert
 
 
 def _refused(exc: PaymentRefusedError) -> ProblemDetailsException:
@@ -48,6 +40,6 @@ def payment_problems() -> dict[type[Exception], Callable[[Any], ProblemDetailsEx
     return {
         PaymentRefusedError: _refused,
         TerminalBusyError: _busy,
-        PaymentNotFoundError: _problem(404, "not-found", "Not found"),
-        UnknownVariantError: _problem(404, "not-found", "Not found"),
+        PaymentNotFoundError: simple(404, "not-found", "Not found"),
+        UnknownVariantError: simple(404, "not-found", "Not found"),
     }

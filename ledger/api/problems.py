@@ -130,7 +130,9 @@ def _validation(exc: ValidationException) -> ProblemDetailsException:
     )
 
 
-def _simple(status: int, slug: str, title: str) -> Callable[[Exception], ProblemDetailsException]:
+def simple(status: int, slug: str, title: str) -> Callable[[Exception], ProblemDetailsException]:
+    """A refusal that needs nothing but its message: the converter for one exception type."""
+
     def convert(exc: Exception) -> ProblemDetailsException:
         return ProblemDetailsException(
             detail=str(exc), status_code=status, type_=f"/problems/{slug}", title=title
@@ -203,28 +205,28 @@ def plugin() -> ProblemDetailsPlugin:
     mapping: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
         HTTPException: _http,
         ValidationException: _validation,
-        EntryError: _simple(422, "entry-invalid", "The entry breaks a ledger rule"),
-        MoneyError: _simple(422, "amount-invalid", "The amount is not valid"),
-        FeeError: _simple(422, "fee-unknown", "The fee cannot be priced"),
-        AccountMismatchError: _simple(409, "account-mismatch", "The account does not match the chart"),
-        IdempotencyConflictError: _simple(
+        EntryError: simple(422, "entry-invalid", "The entry breaks a ledger rule"),
+        MoneyError: simple(422, "amount-invalid", "The amount is not valid"),
+        FeeError: simple(422, "fee-unknown", "The fee cannot be priced"),
+        AccountMismatchError: simple(409, "account-mismatch", "The account does not match the chart"),
+        IdempotencyConflictError: simple(
             422, "idempotency-key-reused", "The idempotency key was used for another request"
         ),
-        RequestKeyReusedError: _simple(
+        RequestKeyReusedError: simple(
             422, "idempotency-key-reused", "The idempotency key was used for another request"
         ),
         RequestInProgressError: _in_progress,
-        AlreadyReversedError: _simple(409, "already-reversed", "The entry was already reversed"),
-        PeriodError: _simple(409, "period-closed", "The books are closed for that period"),
-        EntryNotFoundError: _simple(404, "not-found", "Not found"),
+        AlreadyReversedError: simple(409, "already-reversed", "The entry was already reversed"),
+        PeriodError: simple(409, "period-closed", "The books are closed for that period"),
+        EntryNotFoundError: simple(404, "not-found", "Not found"),
         NotSealedYetError: _not_sealed_yet,
-        SealDamagedError: _simple(409, "seal-damaged", "The sealed records were altered"),
-        ImportNotFoundError: _simple(404, "not-found", "Not found"),
-        RunNotFoundError: _simple(404, "not-found", "Not found"),
-        ExceptionNotFoundError: _simple(404, "not-found", "Not found"),
-        ResolutionNotFoundError: _simple(404, "not-found", "Not found"),
-        RunRefusedError: _simple(422, "run-refused", "The run cannot start with these inputs"),
-        ResolutionConflictError: _simple(409, "resolution-conflict", "Not possible in the exception's state"),
+        SealDamagedError: simple(409, "seal-damaged", "The sealed records were altered"),
+        ImportNotFoundError: simple(404, "not-found", "Not found"),
+        RunNotFoundError: simple(404, "not-found", "Not found"),
+        ExceptionNotFoundError: simple(404, "not-found", "Not found"),
+        ResolutionNotFoundError: simple(404, "not-found", "Not found"),
+        RunRefusedError: simple(422, "run-refused", "The run cannot start with these inputs"),
+        ResolutionConflictError: simple(409, "resolution-conflict", "Not possible in the exception's state"),
         ResolutionInvalidError: _resolution_invalid,
         DBAPIError: _database,
     }

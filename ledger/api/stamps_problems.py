@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar.plugins.problem_details import ProblemDetailsException
 
+from ledger.api.problems import simple
 from ledger.services.issuance import PaymentAlreadyRecordedError, PaymentError, PriceMismatchError
 from ledger.services.receipt_files import ReceiptNotFoundError
 from ledger.services.signing_keys import KeySetupError, ReceiptSecretChangedError
@@ -21,15 +22,6 @@ from receipts.claims import ClaimsError
 from receipts.codec import StampTooLargeError
 from receipts.keyring import NoSigningKeyError
 from receipts.numbers import StampNumberError
-
-
-def _problem(status: int, slug: str, title: str) -> Callable[[Exception], ProblemDetailsException]:
-    def convert(exc: Exception) -> ProblemDetailsException:
-        return ProblemDetailsException(
-            detail=str(exc), status_code=status, type_=f"/problems/{slug}", title=title
-        )
-
-    return convert
 
 
 def _payment(exc: PaymentError) -> ProblemDetailsException:
@@ -89,14 +81,14 @@ def stamp_problems() -> dict[type[Exception], Callable[[Any], ProblemDetailsExce
         PaymentError: _payment,
         StampUnusableError: _unusable,
         StampNumberError: _number,
-        StampNotFoundError: _problem(404, "not-found", "Not found"),
-        ReceiptNotFoundError: _problem(404, "not-found", "Not found"),
-        OtherConsulateError: _problem(403, "other-consulate", "The stamp is for another consulate"),
-        StampExpiredError: _problem(409, "stamp-expired", "The stamp has expired"),
-        RefundRefusedError: _problem(409, "refund-refused", "The refund policy does not allow it"),
-        ClaimsError: _problem(422, "stamp-invalid", "The stamp cannot carry this"),
-        StampTooLargeError: _problem(422, "stamp-too-large", "The stamp would not fit its QR code"),
-        NoSigningKeyError: _problem(503, "no-signing-key", "No signing key can sign now"),
-        KeySetupError: _problem(503, "keys-not-ready", "The signing keys are not ready"),
-        ReceiptSecretChangedError: _problem(503, "receipt-secret-changed", "The receipt secret changed"),
+        StampNotFoundError: simple(404, "not-found", "Not found"),
+        ReceiptNotFoundError: simple(404, "not-found", "Not found"),
+        OtherConsulateError: simple(403, "other-consulate", "The stamp is for another consulate"),
+        StampExpiredError: simple(409, "stamp-expired", "The stamp has expired"),
+        RefundRefusedError: simple(409, "refund-refused", "The refund policy does not allow it"),
+        ClaimsError: simple(422, "stamp-invalid", "The stamp cannot carry this"),
+        StampTooLargeError: simple(422, "stamp-too-large", "The stamp would not fit its QR code"),
+        NoSigningKeyError: simple(503, "no-signing-key", "No signing key can sign now"),
+        KeySetupError: simple(503, "keys-not-ready", "The signing keys are not ready"),
+        ReceiptSecretChangedError: simple(503, "receipt-secret-changed", "The receipt secret changed"),
     }
